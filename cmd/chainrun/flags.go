@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chainrun/chainrun/chain"
+)
+
+const runUsage = `Usage: chainrun [flags] [--] COMMAND [ARGS...]
+       chainrun serve [-l ADDR] [-u USER:PASS]...
+
+Runs COMMAND with every TCP connection it and its children make sent
+through the proxy chain. No LD_PRELOAD: works for static and Go binaries.
+
+Flags (they end at the first argument that is not a flag):
+  -x, --proxy URL            add a hop: socks5://[user:pass@]host:port or
+                             socks5h://…; repeat for a chain, in order
+      --connect-timeout DUR  TCP connect to the first hop (default 10s)
+      --handshake-timeout DUR
+                             each hop's handshake (default 15s)
+  -v, --verbose              one line per connection on stderr
+  -q, --quiet                no warnings, not even failed connections
+  -h, --help                 this help
+      --version              print the version
+
+Exit status: the command's; 128+N if signal N killed it; 125 if chainrun
+failed; 126 if COMMAND cannot run; 127 if it was not found.
+`
+
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
+
+// runOptions is what the command line says for a run.
+type runOptions struct {
+	proxies          []*chain.Proxy
+	connectTimeout   time.Duration
+	handshakeTimeout time.Duration
+	verbose, quiet   bool
+	argv             []string
+}
+
+// parseRunArgs parses chainrun's flags up to the first argument that is
+// not a flag, so that `chainrun curl -v URL` gives -v to curl.
+func parseRunArgs(args []string) (*runOptions, error) {
+	o := &runOptions{connectTimeout: chain.DefaultConnectTimeout, handshakeTimeout: chain.DefaultHandshakeTimeout}
+	i := 0
+	// value returns the flag's value: the text after "=", or the next argument.
+	value := func(name, inline string, hasInline bool) (string, error) {
+		if hasInline {
+			return inline, nil
+		}
+		if i+1 >= len(args) {
+			return "", fmt.Errorf("flag %s needs a value", name)
+		}
+		i++
+		return args[i], nil
+	}
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		name, inline, hasInline := strings.Cut(a, "=")
+		if !strings.HasPrefix(a, "--") && len(a) > 2 && !hasInline {
+			// -xURL: a short flag with its value attached.
+			name, inline, hasInline = a[:2], a[2:], true
+			if name != "-x" {
+				return nil, fmt.Errorf("unknown flag %s", a)
+			}
+		}
+		switch name {
+		case "-x", "--proxy":
+			v, err := value(name, inline, hasInline)
+			if err != nil {
+				return nil, err
+			}
+			p, err := chain.ParseProxy(v)
+			if err != nil {
+				return nil, err
+			}
+			o.proxies = append(o.proxies, p)
+		case "--connect-timeout", "--handshake-timeout":
+			v, err := value(name, inline, hasInline)
+			if err != nil {
+				return nil, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("flag %s: %q is not a positive duration such as 5s or 500ms", name, v)
+			}
+			if name == "--connect-timeout" {
+				o.connectTimeout = d
+			} else {
+				o.handshakeTimeout = d
+			}
+		case "-v", "--verbose", "-q", "--quiet", "-h", "--help", "--version":
+			if hasInline {
+				return nil, fmt.Errorf("flag %s takes no value", name)
+			}
+			switch name {
+			case "-v", "--verbose":
+				o.verbose = true
+			case "-q", "--quiet":
+				o.quiet = true
+			case "-h", "--help":
+				return nil, errHelp
+			case "--version":
+				return nil, errVersion
+			}
+		default:
+			return nil, fmt.Errorf("unknown flag %s", name)
+		}
+	}
+	o.argv = args[i:]
+	if o.verbose && o.quiet {
+		return nil, errors.New("-v and -q contradict each other")
+	}
+	if len(o.argv) == 0 {
+		return nil, errors.New("no command given")
+	}
+	if len(o.proxies) == 0 {
+		return nil, errors.New("no proxy given: add -x socks5://HOST:PORT")
+	}
+	return o, nil
+}

@@ -1,0 +1,471 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chainrun/chainrun/syscalls"
+)
+
+// Tracer runs one command tree under trace.
+type Tracer struct {
+	// Handler decides every trapped connect. Required.
+	Handler Handler
+	// Logf receives the tracer's own diagnostics (tracees that vanished,
+	// unexpected ptrace errors). Nil discards them.
+	Logf func(format string, args ...any)
+	// Self is the executable re-run as the stub; empty means /proc/self/exe.
+	Self string
+}
+
+// Run starts argv (looked up in PATH by the stub) with environment env under
+// trace and returns when every traced process has exited. The exit status
+// is the first process's: its exit code, or 128+N when signal N killed it.
+// An error means chainrun could not trace the command at all.
+func (t *Tracer) Run(ctx context.Context, argv []string, env []string) (int, error) {
+	if t.Handler == nil {
+		return ExitFailure, errors.New("tracer: no handler")
+	}
+	if len(argv) == 0 {
+		return ExitFailure, errors.New("tracer: no command")
+	}
+	type outcome struct {
+		code int
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		// The thread that seizes is the only one that may ptrace; it is
+		// never unlocked, so it dies with this goroutine, after the last
+		// tracee (a tracer thread's exit would detach or kill them).
+		runtime.LockOSThread()
+		l := &loop{
+			t:         t,
+			threads:   map[int]*thread{},
+			procs:     map[int]*process{},
+			results:   make(chan result, 64),
+			exitCode: -1,
+		}
+		code, err := l.run(ctx, argv, env)
+		done <- outcome{code, err}
+	}()
+	o := <-done
+	return o.code, o.err
+}
+
+// thread is a traced task.
+type thread struct {
+	tgid    int // 0 until known
+	pending *pendingCall
+}
+
+// process owns the pidfd of one traced thread group.
+type process struct {
+	pidfd int
+}
+
+// pendingCall is a connect being decided in its own goroutine.
+type pendingCall struct {
+	seq    uint64
+	regs   syscalls.Regs
+	cancel context.CancelFunc
+}
+
+type result struct {
+	tid int
+	seq uint64
+	res Result
+}
+
+type waitEvent struct {
+	tid    int
+	status unix.WaitStatus
+}
+
+type loop struct {
+	t        *Tracer
+	threads  map[int]*thread
+	procs    map[int]*process
+	results  chan result
+	seq      uint64
+	mainPid  int
+	exitCode int
+}
+
+func (l *loop) logf(format string, args ...any) {
+	if l.t.Logf != nil {
+		l.t.Logf(format, args...)
+	}
+}
+
+func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	pid, goAhead, err := l.spawn(argv, env)
+	if err != nil {
+		return ExitFailure, err
+	}
+	l.mainPid = pid
+	l.threads[pid] = &thread{tgid: pid}
+	if err := syscalls.Seize(pid); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		goAhead.Close()
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		return ExitFailure, fmt.Errorf("ptrace(PTRACE_SEIZE, %d): %w (is ptrace allowed here?)", pid, err)
+	}
+
+	events := make(chan waitEvent, 64)
+	go waitAll(events)
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+
+	if _, err := goAhead.Write([]byte{1}); err != nil {
+		goAhead.Close()
+		return ExitFailure, fmt.Errorf("starting the command: %w", err)
+	}
+	goAhead.Close()
+
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				for _, p := range l.procs {
+					unix.Close(p.pidfd)
+				}
+				if l.exitCode < 0 {
+					return ExitFailure, errors.New("lost track of the command")
+				}
+				return l.exitCode, nil
+			}
+			l.onEvent(ctx, ev)
+		case r := <-l.results:
+			l.onResult(r)
+		case s := <-sigs:
+			l.onSignal(s.(syscall.Signal))
+		}
+	}
+}
+
+// spawn starts the stub, which waits for one byte on its pipe before it
+// execs the command.
+func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
+	self := l.t.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	var p [2]int
+	// The read end must survive into the stub without clobbering any
+	// descriptor the user passed to chainrun, so it is inherited at the
+	// number the kernel gave it instead of being moved to fd 3.
+	if err := unix.Pipe2(p[:], 0); err != nil {
+		return 0, nil, fmt.Errorf("pipe: %w", err)
+	}
+	unix.CloseOnExec(p[1])
+	goAhead := os.NewFile(uintptr(p[1]), "stub-go-ahead")
+	defer unix.Close(p[0])
+	stubEnvv := append(append([]string{}, env...), stubEnv+"="+strconv.Itoa(p[0]))
+	pid, err := syscall.ForkExec(self, append([]string{"chainrun"}, argv...), &syscall.ProcAttr{
+		Env:   stubEnvv,
+		Files: []uintptr{0, 1, 2},
+	})
+	if err != nil {
+		goAhead.Close()
+		return 0, nil, fmt.Errorf("starting the stub %s: %w", self, err)
+	}
+	return pid, goAhead, nil
+}
+
+// waitAll reports every wait status of every tracee until none is left.
+// wait4 on __WALL works from any thread of the tracer's process.
+func waitAll(events chan<- waitEvent) {
+	defer close(events)
+	for {
+		var ws unix.WaitStatus
+		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: nobody left
+		}
+		events <- waitEvent{tid: tid, status: ws}
+	}
+}
+
+func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
+	tid, ws := ev.tid, ev.status
+	if ws.Exited() || ws.Signaled() {
+		l.onExit(tid, ws)
+		return
+	}
+	if !ws.Stopped() {
+		return
+	}
+	th := l.threads[tid]
+	if th == nil { // a new task can stop before its parent's clone event
+		th = &thread{}
+		l.threads[tid] = th
+	}
+	sig := ws.StopSignal()
+	switch event := int(ws) >> 16; event {
+	case unix.PTRACE_EVENT_SECCOMP:
+		l.onSeccomp(ctx, tid, th)
+	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+		if msg, err := syscalls.EventMsg(tid); err == nil {
+			child := int(msg)
+			ct := l.threads[child]
+			if ct == nil {
+				ct = &thread{}
+				l.threads[child] = ct
+			}
+			if event != unix.PTRACE_EVENT_CLONE {
+				ct.tgid = child // fork and vfork make a new process
+			}
+		}
+		l.resume(tid, 0)
+	case unix.PTRACE_EVENT_EXEC:
+		if msg, err := syscalls.EventMsg(tid); err == nil && int(msg) != tid {
+			// Exec from a non-leader thread: it took over the leader's
+			// tid, and the old tid is never reported again.
+			if old := l.threads[int(msg)]; old != nil {
+				l.dropThread(int(msg), old)
+			}
+			if th.pending != nil {
+				th.pending.cancel()
+				th.pending = nil
+			}
+		}
+		l.resume(tid, 0)
+	case unix.PTRACE_EVENT_STOP:
+		switch sig {
+		case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+			// Group-stop: stay stopped, but hear SIGCONT.
+			if err := syscalls.Listen(tid); err != nil && err != unix.ESRCH {
+				l.logf("ptrace(PTRACE_LISTEN, %d): %v", tid, err)
+			}
+			if tid == l.mainPid && sig != unix.SIGSTOP && foregroundOnTTY() {
+				// Ctrl-Z stopped the command: stop chainrun too, so the
+				// shell sees the job stop; its SIGCONT wakes us both.
+				unix.Kill(os.Getpid(), unix.SIGSTOP)
+			}
+		default:
+			l.resume(tid, 0)
+		}
+	case 0:
+		l.resume(tid, int(sig)) // signal-delivery-stop: deliver it unchanged
+	default:
+		l.resume(tid, 0)
+	}
+}
+
+func (l *loop) resume(tid, sig int) {
+	if err := syscalls.Cont(tid, sig); err != nil && err != unix.ESRCH {
+		l.logf("ptrace(PTRACE_CONT, %d): %v", tid, err)
+	}
+}
+
+func (l *loop) onExit(tid int, ws unix.WaitStatus) {
+	if tid == l.mainPid {
+		if ws.Exited() {
+			l.exitCode = ws.ExitStatus()
+		} else {
+			l.exitCode = 128 + int(ws.Signal())
+		}
+		if n := len(l.procs) - 1; n > 0 {
+			l.logf("command exited; still tracing its background processes")
+		}
+	}
+	if th := l.threads[tid]; th != nil {
+		l.dropThread(tid, th)
+	}
+	if p := l.procs[tid]; p != nil {
+		// A leader's exit is reported after all its threads are gone.
+		unix.Close(p.pidfd)
+		delete(l.procs, tid)
+	}
+}
+
+func (l *loop) dropThread(tid int, th *thread) {
+	if th.pending != nil {
+		th.pending.cancel()
+	}
+	delete(l.threads, tid)
+}
+
+// tgidOf returns the process a thread belongs to.
+func (l *loop) tgidOf(tid int, th *thread) (int, error) {
+	if th.tgid != 0 {
+		return th.tgid, nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return 0, err
+			}
+			th.tgid = tgid
+			return tgid, nil
+		}
+	}
+	return 0, fmt.Errorf("no Tgid in /proc/%d/status", tid)
+}
+
+// pidfd returns the cached pidfd of process tgid.
+func (l *loop) pidfd(tgid int) (int, error) {
+	if p := l.procs[tgid]; p != nil {
+		return p.pidfd, nil
+	}
+	fd, err := syscalls.PidfdOpen(tgid)
+	if err != nil {
+		return -1, err
+	}
+	l.procs[tgid] = &process{pidfd: fd}
+	return fd, nil
+}
+
+// onSeccomp handles a thread stopped by the filter. Everything that needs
+// ptrace or the pidfds happens here, on the tracer thread, and is quick;
+// deciding (and the network) happens in a goroutine.
+func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
+	start := time.Now()
+	msg, err := syscalls.EventMsg(tid)
+	if err != nil {
+		l.resume(tid, 0)
+		return
+	}
+	trap := syscalls.Trap(msg & 0xffff)
+	regs, err := syscalls.GetRegs(tid)
+	if err != nil {
+		if err != unix.ESRCH {
+			l.logf("reading registers of %d: %v", tid, err)
+		}
+		l.resume(tid, 0)
+		return
+	}
+	args, err := connectArgs(tid, trap, &regs)
+	if err != nil {
+		l.resume(tid, 0) // unreadable memory: the kernel answers EFAULT
+		return
+	}
+	sa, err := readSockaddr(tid, args)
+	if err != nil || !sa.IsInet() {
+		l.resume(tid, 0) // AF_UNIX and friends, or a malformed address
+		return
+	}
+	tgid, err := l.tgidOf(tid, th)
+	if err != nil {
+		l.resume(tid, 0) // the thread is going away
+		return
+	}
+	pidfd, err := l.pidfd(tgid)
+	if err != nil {
+		l.resume(tid, 0)
+		return
+	}
+	sock, err := syscalls.GetFd(pidfd, args.fd)
+	if err != nil {
+		l.resume(tid, 0) // not an open descriptor: the kernel says EBADF
+		return
+	}
+	l.seq++
+	callCtx, cancel := context.WithCancel(ctx)
+	th.pending = &pendingCall{seq: l.seq, regs: regs, cancel: cancel}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: args.fd, Dst: sa.Dest(), Socket: sock, Start: start}
+	go l.decide(callCtx, call, sa, l.seq)
+}
+
+// decide runs in its own goroutine and sends the verdict to the tracer thread.
+func (l *loop) decide(ctx context.Context, c *Call, sa syscalls.Sockaddr, seq uint64) {
+	defer unix.Close(c.Socket)
+	res := Allow()
+	info, err := syscalls.InspectSocket(c.Socket)
+	switch {
+	case err != nil:
+		// Not a socket (ENOTSOCK) or gone: the kernel gives its answer.
+	case info.Domain != int(sa.Family) || !info.Fresh:
+		// A family mismatch is the kernel's error to give; a connected,
+		// connecting or listening socket gets EISCONN/EALREADY from it.
+	default:
+		c.Info = info
+		res = l.t.Handler.Connect(ctx, c)
+	}
+	l.results <- result{tid: c.Tid, seq: seq, res: res}
+}
+
+func (l *loop) onResult(r result) {
+	th := l.threads[r.tid]
+	if th == nil || th.pending == nil || th.pending.seq != r.seq {
+		return // the thread died or exec'd meanwhile
+	}
+	p := th.pending
+	th.pending = nil
+	p.cancel()
+	if ret, ok := r.res.Emulated(); ok {
+		if err := syscalls.SkipSyscall(r.tid, &p.regs, ret); err != nil {
+			if err != unix.ESRCH {
+				l.logf("setting the result of %d: %v", r.tid, err)
+			}
+			return
+		}
+	}
+	l.resume(r.tid, 0)
+}
+
+type connectCall struct {
+	fd      int
+	addr    uint64
+	addrLen uint64
+}
+
+// connectArgs reads connect's three arguments, from registers or, for
+// socketcall, from the array the program points at.
+func connectArgs(tid int, trap syscalls.Trap, regs *syscalls.Regs) (connectCall, error) {
+	abi := trap.ABI()
+	if trap == syscalls.TrapSocketcallConnect {
+		var b [12]byte
+		n, err := syscalls.ReadMem(tid, regs.Arg(abi, 1), b[:])
+		if err != nil || n != len(b) {
+			return connectCall{}, fmt.Errorf("socketcall args: short read")
+		}
+		u32 := func(i int) uint64 {
+			return uint64(b[4*i]) | uint64(b[4*i+1])<<8 | uint64(b[4*i+2])<<16 | uint64(b[4*i+3])<<24
+		}
+		return connectCall{fd: int(int32(u32(0))), addr: u32(1), addrLen: u32(2)}, nil
+	}
+	fd := regs.Arg(abi, 0)
+	if abi == syscalls.ABICompat32 {
+		fd = uint64(int64(int32(fd)))
+	}
+	return connectCall{fd: int(int32(fd)), addr: regs.Arg(abi, 1), addrLen: regs.Arg(abi, 2) & 0xffffffff}, nil
+}
+
+func readSockaddr(tid int, c connectCall) (syscalls.Sockaddr, error) {
+	n := c.addrLen
+	if n > syscalls.MaxSockaddrLen {
+		n = syscalls.MaxSockaddrLen
+	}
+	var buf [syscalls.MaxSockaddrLen]byte
+	got, err := syscalls.ReadMem(tid, c.addr, buf[:n])
+	if err != nil {
+		return syscalls.Sockaddr{}, err
+	}
+	return syscalls.DecodeSockaddr(buf[:got])
+}
