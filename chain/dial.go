@@ -89,6 +89,14 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.
 	if err := d.connectFirst(ctx, f, family, first); err != nil {
 		return fmt.Errorf("hop 1 (%s): %w", first, err)
 	}
+	if flags&unix.O_NONBLOCK == 0 {
+		// Our non-blocking connect left the socket "connecting" until
+		// the next connect(): settle it now, so that a blocking program
+		// that calls connect() again gets EISCONN, as from the kernel.
+		// (A non-blocking program gets 0 then EISCONN, as from the
+		// kernel after EINPROGRESS.)
+		settle(sock, family, first)
+	}
 	for i, hop := range d.Chain {
 		target := socks.AddrFromAddrPort(dst)
 		if i+1 < len(d.Chain) {
@@ -210,6 +218,17 @@ func encodeSockaddr(family int, addr netip.AddrPort) (unix.Sockaddr, error) {
 		return &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}, nil
 	}
 	return nil, syscall.EAFNOSUPPORT
+}
+
+// settle calls connect() once more on a socket whose non-blocking connect
+// has completed; the kernel answers 0 and marks the socket connected.
+func settle(sock, family int, hop *Proxy) {
+	for _, addr := range hop.Addrs() {
+		if sa, err := encodeSockaddr(family, addr); err == nil {
+			unix.Connect(sock, sa)
+			return
+		}
+	}
 }
 
 // dissolve undoes a connection on the program's socket (connect with

@@ -69,23 +69,3 @@ func DecodeSockaddr(b []byte) (Sockaddr, error) {
 	}
 	return sa, nil
 }
-
-// EncodeSockaddr builds the sockaddr the kernel expects for a connect of a
-// socket of the given family to dst: an IPv4 destination on an AF_INET6
-// socket becomes its IPv4-mapped form. It fails when the socket cannot reach
-// the destination at all (an IPv6 destination on an AF_INET socket).
-func EncodeSockaddr(family int, dst netip.AddrPort) (unix.Sockaddr, error) {
-	ip := dst.Addr()
-	switch family {
-	case unix.AF_INET:
-		ip = ip.Unmap()
-		if !ip.Is4() {
-			return nil, fmt.Errorf("an IPv4 socket cannot connect to %s: %w", dst, unix.EAFNOSUPPORT)
-		}
-		return &unix.SockaddrInet4{Port: int(dst.Port()), Addr: ip.As4()}, nil
-	case unix.AF_INET6:
-		sa := &unix.SockaddrInet6{Port: int(dst.Port()), Addr: ip.As16()}
-		return sa, nil
-	}
-	return nil, fmt.Errorf("socket family %d cannot connect to %s: %w", family, dst, unix.EAFNOSUPPORT)
-}

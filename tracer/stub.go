@@ -88,10 +88,12 @@ func StubMain() {
 func execFailure(err error) (int, string) {
 	var errno unix.Errno
 	if errors.As(err, &errno) {
+		msg := errno.Error()
+		msg = strings.ToUpper(msg[:1]) + msg[1:] // as a shell says it
 		if errno == unix.ENOENT {
-			return ExitNotFound, "No such file or directory"
+			return ExitNotFound, msg
 		}
-		return ExitNotExecutable, errno.Error()
+		return ExitNotExecutable, msg
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return ExitNotFound, "No such file or directory"
