@@ -50,10 +50,10 @@ func (t *Tracer) Run(ctx context.Context, argv []string, env []string) (int, err
 		// tracee (a tracer thread's exit would detach or kill them).
 		runtime.LockOSThread()
 		l := &loop{
-			t:         t,
-			threads:   map[int]*thread{},
-			procs:     map[int]*process{},
-			results:   make(chan result, 64),
+			t:        t,
+			threads:  map[int]*thread{},
+			procs:    map[int]*process{},
+			results:  make(chan result, 64),
 			exitCode: -1,
 		}
 		code, err := l.run(ctx, argv, env)
