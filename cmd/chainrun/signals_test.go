@@ -1,0 +1,8 @@
+package main
+
+import "syscall"
+
+const (
+	sigterm = syscall.SIGTERM
+	sigkill = syscall.SIGKILL
+)
