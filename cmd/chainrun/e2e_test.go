@@ -37,7 +37,9 @@ type e2e struct {
 	progs  *testnet.Programs
 }
 
-func (e *e2e) target() string { return net.JoinHostPort(e.tp.TargetIP.String(), strconv.Itoa(targetPort)) }
+func (e *e2e) target() string {
+	return net.JoinHostPort(e.tp.TargetIP.String(), strconv.Itoa(targetPort))
+}
 func (e *e2e) target6() string {
 	return net.JoinHostPort(e.tp.TargetIP6.String(), strconv.Itoa(targetPort))
 }
