@@ -42,6 +42,9 @@ type Proxy struct {
 // ParseProxy parses a proxy URL: scheme://[user[:password]@]host[:port],
 // with IPv6 literals in brackets and percent-encoded credentials.
 func ParseProxy(raw string) (*Proxy, error) {
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("proxy %q: want scheme://host:port, e.g. socks5://127.0.0.1:1080", redactRaw(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("proxy %q: %w", redactRaw(raw), unwrapURLError(err))

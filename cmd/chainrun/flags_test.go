@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRunArgs(t *testing.T) {
+	cases := []struct {
+		args    []string
+		argv    []string
+		proxies []string
+		verbose bool
+		quiet   bool
+		connect time.Duration
+	}{
+		{[]string{"-x", "socks5://127.0.0.1:1080", "curl", "-v", "http://x/"}, []string{"curl", "-v", "http://x/"}, []string{"socks5://127.0.0.1:1080"}, false, false, 10 * time.Second},
+		{[]string{"-v", "--proxy=socks5h://h:1", "--", "-weird-name"}, []string{"-weird-name"}, []string{"socks5h://h:1"}, true, false, 10 * time.Second},
+		{[]string{"-xsocks5://a:1", "-x", "socks5://b:2", "-q", "true"}, []string{"true"}, []string{"socks5://a:1", "socks5://b:2"}, false, true, 10 * time.Second},
+		{[]string{"--connect-timeout", "2s", "-x", "socks5://a:1", "sh", "-c", "exit 3"}, []string{"sh", "-c", "exit 3"}, []string{"socks5://a:1"}, false, false, 2 * time.Second},
+		{[]string{"-x", "socks5://a:1", "-", "x"}, []string{"-", "x"}, []string{"socks5://a:1"}, false, false, 10 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			o, err := parseRunArgs(c.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(o.argv, c.argv) {
+				t.Errorf("argv %q, want %q", o.argv, c.argv)
+			}
+			var got []string
+			for _, p := range o.proxies {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, c.proxies) {
+				t.Errorf("proxies %q, want %q", got, c.proxies)
+			}
+			if o.verbose != c.verbose || o.quiet != c.quiet || o.connectTimeout != c.connect {
+				t.Errorf("verbose %v quiet %v connect %v", o.verbose, o.quiet, o.connectTimeout)
+			}
+		})
+	}
+}
+
+func TestParseRunArgsErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "no command"},
+		{[]string{"-x", "socks5://a:1"}, "no command"},
+		{[]string{"curl"}, "no proxy given"},
+		{[]string{"-x"}, "needs a value"},
+		{[]string{"--bogus", "curl"}, "unknown flag --bogus"},
+		{[]string{"-vq", "curl"}, "unknown flag -vq"},
+		{[]string{"-v", "-q", "-x", "socks5://a:1", "curl"}, "contradict"},
+		{[]string{"-x", "http://a:1", "curl"}, "unsupported scheme"},
+		{[]string{"--connect-timeout", "soon", "-x", "socks5://a:1", "curl"}, "positive duration"},
+		{[]string{"-v=1", "curl"}, "takes no value"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			_, err := parseRunArgs(c.args)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
+	}
+	if _, err := parseRunArgs([]string{"-h"}); !errors.Is(err, errHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	if _, err := parseRunArgs([]string{"--version", "x"}); !errors.Is(err, errVersion) {
+		t.Errorf("--version: %v", err)
+	}
+}
+
+// TestRunExitCodes covers chainrun's own statuses, which need no tracing.
+func TestRunExitCodes(t *testing.T) {
+	cases := []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"--help"}, 0, "Usage: chainrun", ""},
+		{[]string{"--version"}, 0, "chainrun " + version, ""},
+		{[]string{"curl"}, 125, "", "chainrun: no proxy given"},
+		{[]string{"--nope"}, 125, "", "Try 'chainrun --help'"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), c.args, &out, &errOut)
+			if code != c.code || !strings.Contains(out.String(), c.stdout) || !strings.Contains(errOut.String(), c.stderr) {
+				t.Fatalf("exit %d stdout %q stderr %q", code, out.String(), errOut.String())
+			}
+			if lines := strings.Count(strings.TrimSpace(errOut.String()), "\n"); lines > 1 {
+				t.Errorf("more than two lines of error: %q", errOut.String())
+			}
+		})
+	}
+}
