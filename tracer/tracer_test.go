@@ -146,6 +146,7 @@ func TestTrappedConnects(t *testing.T) {
 		{"non-blocking", "connect_nonblock", []string{"127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET, true},
 		{"int 0x80 connect", "connect_int80", []string{"connect", "127.0.0.1", port}, syscalls.TrapConnectCompat, unix.AF_INET, false},
 		{"int 0x80 socketcall", "connect_int80", []string{"socketcall", "127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
+		{"x32 connect", "connect_int80", []string{"x32", "127.0.0.1", port}, syscalls.TrapConnectX32, unix.AF_INET, false},
 		{"32-bit program", "connect32", []string{"127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
 	}
 	for _, c := range cases {

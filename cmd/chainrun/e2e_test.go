@@ -128,6 +128,7 @@ func TestEndToEnd(t *testing.T) {
 			{"C v4-mapped IPv6 socket", []string{p(t, "connect_block"), "-6mapped", e.tp.TargetIP.String(), strconv.Itoa(targetPort), "/index.html"}, []string{page}},
 			{"int 0x80 connect", []string{p(t, "connect_int80"), "connect", e.tp.TargetIP.String(), strconv.Itoa(targetPort), "/index.html"}, []string{page}},
 			{"int 0x80 socketcall", []string{p(t, "connect_int80"), "socketcall", e.tp.TargetIP.String(), strconv.Itoa(targetPort), "/index.html"}, []string{page}},
+			{"x32 connect", []string{p(t, "connect_int80"), "x32", e.tp.TargetIP.String(), strconv.Itoa(targetPort), "/index.html"}, []string{page}},
 			{"32-bit program", []string{p(t, "connect32"), e.tp.TargetIP.String(), strconv.Itoa(targetPort), "/index.html"}, []string{page}},
 			{"exec from a non-leader thread", []string{p(t, "exec_thread"), "/usr/bin/curl", "-sS", url}, []string{page}},
 			{"bash pipeline, 24 MiB", []string{"bash", "-c", "curl -sS " + bigURL + " | sha256sum"}, []string{e.bigSum}},

@@ -10,12 +10,14 @@
  *   MODE "socketcall": int 0x80, eax = 102 (i386 socketcall),
  *                      ebx = 3 (SYS_CONNECT), ecx = &{fd, &sockaddr, addrlen}
  *                      (three u32)
+ *   MODE "x32":        syscall instruction, rax = 0x40000000 | 42 (x32
+ *                      connect), which a 64-bit process may also issue
  * The socket itself is made with the native socket(2); after the connect,
  * the HTTP exchange uses native calls. Built -static -no-pie so that every
  * pointer passed through int 0x80 (static globals, never the stack) is below
  * 4 GiB.
  *
- * usage: connect_int80 connect|socketcall HOST PORT [PATH]   (HOST: IPv4)
+ * usage: connect_int80 connect|socketcall|x32 HOST PORT [PATH]   (HOST: IPv4)
  * Output (stdout):
  *   connect: 0                     (or "connect: ECONNREFUSED" etc., exit 3)
  *   <the raw HTTP reply, newline-terminated>
@@ -40,6 +42,18 @@ static long int80(long nr, long a, long b, long c)
 	return ret;
 }
 
+/* x32_connect issues connect through the x32 ABI with the syscall
+ * instruction; the kernel answers ENOSYS when it was built without x32. */
+static long x32_connect(long fd, const void *addr, long len)
+{
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(0x40000000L | 42), "D"(fd), "S"(addr), "d"(len)
+			 : "memory", "cc", "rcx", "r11");
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "/index.html";
@@ -48,8 +62,9 @@ int main(int argc, char **argv)
 	long rc;
 
 	if (argc < 4 || argc > 5 ||
-	    (strcmp(argv[1], "connect") != 0 && strcmp(argv[1], "socketcall") != 0)) {
-		fprintf(stderr, "usage: %s connect|socketcall HOST PORT [PATH]\n", argv[0]);
+	    (strcmp(argv[1], "connect") != 0 && strcmp(argv[1], "socketcall") != 0 &&
+	     strcmp(argv[1], "x32") != 0)) {
+		fprintf(stderr, "usage: %s connect|socketcall|x32 HOST PORT [PATH]\n", argv[0]);
 		return EXIT_USAGE;
 	}
 	if (argc == 5)
@@ -69,6 +84,8 @@ int main(int argc, char **argv)
 
 	if (strcmp(argv[1], "connect") == 0) {
 		rc = int80(362, fd, (long)(uintptr_t)&g_addr, sizeof g_addr);
+	} else if (strcmp(argv[1], "x32") == 0) {
+		rc = x32_connect(fd, &g_addr, sizeof g_addr);
 	} else {
 		g_args[0] = (uint32_t)fd;
 		g_args[1] = (uint32_t)(uintptr_t)&g_addr;
