@@ -63,30 +63,25 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.
 	if err != nil {
 		return fmt.Errorf("F_GETFL: %w", err)
 	}
-	// Work on our own duplicate, switched to non-blocking mode so Go's
-	// poller can bound every wait; the program's mode comes back after.
-	dup, err := unix.FcntlInt(uintptr(sock), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("dup: %w", err)
+	// The handshake runs non-blocking, each wait bounded by poll(2); the
+	// program's mode comes back after.
+	if flags&unix.O_NONBLOCK == 0 {
+		if err := unix.SetNonblock(sock, true); err != nil {
+			return fmt.Errorf("O_NONBLOCK: %w", err)
+		}
 	}
-	if err := unix.SetNonblock(dup, true); err != nil {
-		unix.Close(dup)
-		return fmt.Errorf("O_NONBLOCK: %w", err)
-	}
-	f := os.NewFile(uintptr(dup), "proxied-socket") // pollable: non-blocking
 	defer func() {
 		if flags&unix.O_NONBLOCK == 0 {
 			unix.SetNonblock(sock, false)
 		}
-		f.Close()
 		if err != nil {
 			dissolve(sock)
 		}
 	}()
-	conn := fileConn{f}
+	conn := &pollConn{fd: sock}
 
 	first := d.Chain[0]
-	if err := d.connectFirst(ctx, f, family, first); err != nil {
+	if err := d.connectFirst(ctx, conn, family, first); err != nil {
 		return fmt.Errorf("hop 1 (%s): %w", first, err)
 	}
 	if flags&unix.O_NONBLOCK == 0 {
@@ -106,19 +101,15 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.
 			return fmt.Errorf("hop %d (%s): %w", i+1, hop, err)
 		}
 	}
-	return f.SetDeadline(time.Time{})
+	return nil
 }
 
 // connectFirst makes the TCP connection to the first hop, trying its
 // addresses in turn, bounded by ConnectTimeout.
-func (d *Dialer) connectFirst(ctx context.Context, f *os.File, family int, hop *Proxy) error {
+func (d *Dialer) connectFirst(ctx context.Context, conn *pollConn, family int, hop *Proxy) error {
 	timeout := d.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
 	}
 	var lastErr error = fmt.Errorf("no address of the proxy fits a socket of family %d: %w", family, syscall.ENETUNREACH)
 	for _, addr := range hop.Addrs() {
@@ -130,9 +121,9 @@ func (d *Dialer) connectFirst(ctx context.Context, f *os.File, family int, hop *
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		f.SetWriteDeadline(deadline)
-		stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Now()) })
-		lastErr = connectNonblocking(rc, sa)
+		conn.SetWriteDeadline(deadline)
+		stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+		lastErr = conn.connect(sa)
 		stop()
 		if lastErr == nil {
 			return nil
@@ -146,49 +137,6 @@ func (d *Dialer) connectFirst(ctx context.Context, f *os.File, family int, hop *
 		lastErr = fmt.Errorf("connect to %s: %w", addr, lastErr)
 	}
 	return lastErr
-}
-
-// connectNonblocking runs connect(2) on a non-blocking socket and waits
-// for it with Go's poller, as the net package does: the poller may wake
-// spuriously, so success is confirmed with getpeername.
-func connectNonblocking(rc syscall.RawConn, sa unix.Sockaddr) error {
-	var connErr error
-	started := false
-	err := rc.Write(func(fd uintptr) bool {
-		if !started {
-			started = true
-			switch err := unix.Connect(int(fd), sa); err {
-			case nil:
-				return true
-			case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-				return false
-			default:
-				connErr = err
-				return true
-			}
-		}
-		soErr, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		if err != nil {
-			connErr = err
-			return true
-		}
-		switch e := syscall.Errno(soErr); e {
-		case 0:
-			if _, err := unix.Getpeername(int(fd)); err == nil {
-				return true
-			}
-			return false // woken early: still connecting
-		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-			return false
-		default:
-			connErr = e
-			return true
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return connErr
 }
 
 // handshake asks hop to connect onward to target, over conn.
@@ -237,14 +185,6 @@ func dissolve(sock int) {
 	var sa [16]byte // sockaddr with sa_family = AF_UNSPEC (0)
 	unix.Syscall(unix.SYS_CONNECT, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
 }
-
-// fileConn is a net.Conn over a pollable *os.File. net.FileConn cannot be
-// used: it calls File.Fd, which switches the shared description to
-// blocking mode behind the program's back.
-type fileConn struct{ *os.File }
-
-func (fileConn) LocalAddr() net.Addr  { return nil }
-func (fileConn) RemoteAddr() net.Addr { return nil }
 
 // Errno is the errno a program should see for a failed ConnectSocket.
 func Errno(err error) syscall.Errno {

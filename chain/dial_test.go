@@ -192,7 +192,7 @@ func TestConnectSocketFailures(t *testing.T) {
 		{"0x05 refused", echoAfter(socks.StatusConnectionRefused, nil), "", syscall.ECONNREFUSED, "refused"},
 		{"0x06 TTL expired", echoAfter(socks.StatusTTLExpired, nil), "", syscall.ETIMEDOUT, "hop 1"},
 		{"garbage reply", func(c net.Conn) { c.Write([]byte("HTTP/1.0 400 Bad\r\n\r\n")) }, "", syscall.EPROTO, "hop 1"},
-		{"closes at once", func(c net.Conn) {}, "", syscall.ECONNRESET, "closed"},
+		{"closes at once", func(c net.Conn) {}, "", syscall.ECONNRESET, "hop 1"},
 		{"never answers", func(c net.Conn) { io.Copy(io.Discard, c) }, "", syscall.ETIMEDOUT, "hop 1"},
 	}
 	for _, c := range cases {

@@ -16,6 +16,10 @@ import (
 // only for a fresh (unconnected, not listening) IPv4 or IPv6 socket; every
 // other connect goes to the kernel untouched.
 type Handler interface {
+	// Route is called on the tracer thread and must not block: it answers
+	// at once the connects that need no network (ok true), or returns ok
+	// false to have Connect called for this one.
+	Route(c *Call) (r Result, ok bool)
 	// Connect is called in a goroutine of its own. It may take as long as
 	// the network needs (ctx is cancelled if the thread dies); the calling
 	// thread stays stopped until it returns.

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"os"
 	"syscall"
 
@@ -23,16 +24,25 @@ func ttyGenerated(s syscall.Signal) bool {
 	return false
 }
 
-// onSignal passes a signal chainrun received on to the command. A signal
-// the terminal sends to the foreground group has reached the command
-// already (it shares chainrun's process group): sending it again would
-// deliver it twice.
-func (l *loop) onSignal(s syscall.Signal) {
-	if ttyGenerated(s) && foregroundOnTTY() {
-		return
-	}
-	if err := unix.Kill(l.mainPid, s); err != nil && err != unix.ESRCH {
-		l.logf("forwarding %v to %d: %v", s, l.mainPid, err)
+// forwardSignals passes the signals chainrun receives on to the command
+// until ctx ends. A signal the terminal sends to the foreground group has
+// reached the command already (it shares chainrun's process group):
+// sending it again would deliver it twice.
+func (l *loop) forwardSignals(ctx context.Context, sigs <-chan os.Signal) {
+	pid := l.mainPid
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-sigs:
+			s := sig.(syscall.Signal)
+			if ttyGenerated(s) && foregroundOnTTY() {
+				continue
+			}
+			if err := unix.Kill(pid, s); err != nil && err != unix.ESRCH {
+				l.logf("forwarding %v to %d: %v", s, pid, err)
+			}
+		}
 	}
 }
 

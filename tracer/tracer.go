@@ -90,6 +90,7 @@ type result struct {
 type waitEvent struct {
 	tid    int
 	status unix.WaitStatus
+	done   bool // no tracee is left
 }
 
 type loop struct {
@@ -98,6 +99,7 @@ type loop struct {
 	procs    map[int]*process
 	results  chan result
 	seq      uint64
+	pending  int // connects being negotiated in goroutines
 	mainPid  int
 	exitCode int
 }
@@ -126,12 +128,12 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 		return ExitFailure, fmt.Errorf("ptrace(PTRACE_SEIZE, %d): %w (is ptrace allowed here?)", pid, err)
 	}
 
-	events := make(chan waitEvent, 64)
-	go waitAll(events)
-
+	// Signals are forwarded from a goroutine of their own: kill(2) needs
+	// no ptrace, and the tracer thread may be blocked in wait4.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
+	go l.forwardSignals(ctx, sigs)
 
 	if _, err := goAhead.Write([]byte{1}); err != nil {
 		goAhead.Close()
@@ -139,24 +141,42 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 	}
 	goAhead.Close()
 
+	// While no connect is being negotiated, this thread waits for the
+	// tracees itself: a stop wakes it directly. While one is, a waiter
+	// goroutine takes over wait4 (one call per token) so that this thread
+	// can also hear the negotiations' results.
+	tokens := make(chan struct{})
+	events := make(chan waitEvent)
+	go waiter(tokens, events)
+	defer close(tokens)
+	waiting := false // the waiter holds a token
 	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				for _, p := range l.procs {
-					unix.Close(p.pidfd)
-				}
-				if l.exitCode < 0 {
-					return ExitFailure, errors.New("lost track of the command")
-				}
-				return l.exitCode, nil
+		var ev waitEvent
+		if l.pending == 0 && !waiting {
+			ev = wait()
+		} else {
+			if !waiting {
+				tokens <- struct{}{}
+				waiting = true
 			}
-			l.onEvent(ctx, ev)
-		case r := <-l.results:
-			l.onResult(r)
-		case s := <-sigs:
-			l.onSignal(s.(syscall.Signal))
+			select {
+			case ev = <-events:
+				waiting = false
+			case r := <-l.results:
+				l.onResult(r)
+				continue
+			}
 		}
+		if ev.done {
+			for _, p := range l.procs {
+				unix.Close(p.pidfd)
+			}
+			if l.exitCode < 0 {
+				return ExitFailure, errors.New("lost track of the command")
+			}
+			return l.exitCode, nil
+		}
+		l.onEvent(ctx, ev)
 	}
 }
 
@@ -189,10 +209,9 @@ func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
 	return pid, goAhead, nil
 }
 
-// waitAll reports every wait status of every tracee until none is left.
-// wait4 on __WALL works from any thread of the tracer's process.
-func waitAll(events chan<- waitEvent) {
-	defer close(events)
+// wait returns the next wait status of any tracee, or done when none is
+// left (ECHILD). wait4 on __WALL works from any thread of the process.
+func wait() waitEvent {
 	for {
 		var ws unix.WaitStatus
 		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
@@ -200,9 +219,16 @@ func waitAll(events chan<- waitEvent) {
 			continue
 		}
 		if err != nil {
-			return // ECHILD: nobody left
+			return waitEvent{done: true}
 		}
-		events <- waitEvent{tid: tid, status: ws}
+		return waitEvent{tid: tid, status: ws}
+	}
+}
+
+// waiter calls wait once for each token it receives.
+func waiter(tokens <-chan struct{}, events chan<- waitEvent) {
+	for range tokens {
+		events <- wait()
 	}
 }
 
@@ -385,32 +411,53 @@ func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
 		l.resume(tid, 0) // not an open descriptor: the kernel says EBADF
 		return
 	}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: args.fd, Dst: sa.Dest(), Socket: sock, Start: start}
+	info, err := syscalls.InspectSocket(sock)
+	if err != nil || info.Domain != int(sa.Family) || !info.Fresh {
+		// Not a socket (ENOTSOCK), a family mismatch, or a socket that is
+		// connected, connecting or listening: the kernel gives its answer
+		// (EISCONN, EALREADY, EAFNOSUPPORT, …).
+		unix.Close(sock)
+		l.resume(tid, 0)
+		return
+	}
+	call.Info = info
+	if res, ok := l.t.Handler.Route(call); ok {
+		unix.Close(sock)
+		l.finish(tid, &regs, res)
+		return
+	}
 	l.seq++
 	callCtx, cancel := context.WithCancel(ctx)
 	th.pending = &pendingCall{seq: l.seq, regs: regs, cancel: cancel}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: args.fd, Dst: sa.Dest(), Socket: sock, Start: start}
-	go l.decide(callCtx, call, sa, l.seq)
+	l.pending++
+	go l.connect(callCtx, call, l.seq)
 }
 
-// decide runs in its own goroutine and sends the verdict to the tracer thread.
-func (l *loop) decide(ctx context.Context, c *Call, sa syscalls.Sockaddr, seq uint64) {
+// connect runs the Handler's Connect in its own goroutine and sends the
+// verdict to the tracer thread.
+func (l *loop) connect(ctx context.Context, c *Call, seq uint64) {
 	defer unix.Close(c.Socket)
-	res := Allow()
-	info, err := syscalls.InspectSocket(c.Socket)
-	switch {
-	case err != nil:
-		// Not a socket (ENOTSOCK) or gone: the kernel gives its answer.
-	case info.Domain != int(sa.Family) || !info.Fresh:
-		// A family mismatch is the kernel's error to give; a connected,
-		// connecting or listening socket gets EISCONN/EALREADY from it.
-	default:
-		c.Info = info
-		res = l.t.Handler.Connect(ctx, c)
-	}
+	res := l.t.Handler.Connect(ctx, c)
 	l.results <- result{tid: c.Tid, seq: seq, res: res}
 }
 
+// finish applies a verdict to a thread stopped at a trapped syscall and
+// resumes it.
+func (l *loop) finish(tid int, regs *syscalls.Regs, res Result) {
+	if ret, ok := res.Emulated(); ok {
+		if err := syscalls.SkipSyscall(tid, regs, ret); err != nil {
+			if err != unix.ESRCH {
+				l.logf("setting the result of %d: %v", tid, err)
+			}
+			return
+		}
+	}
+	l.resume(tid, 0)
+}
+
 func (l *loop) onResult(r result) {
+	l.pending--
 	th := l.threads[r.tid]
 	if th == nil || th.pending == nil || th.pending.seq != r.seq {
 		return // the thread died or exec'd meanwhile
@@ -418,15 +465,7 @@ func (l *loop) onResult(r result) {
 	p := th.pending
 	th.pending = nil
 	p.cancel()
-	if ret, ok := r.res.Emulated(); ok {
-		if err := syscalls.SkipSyscall(r.tid, &p.regs, ret); err != nil {
-			if err != unix.ESRCH {
-				l.logf("setting the result of %d: %v", r.tid, err)
-			}
-			return
-		}
-	}
-	l.resume(r.tid, 0)
+	l.finish(r.tid, &p.regs, r.res)
 }
 
 type connectCall struct {

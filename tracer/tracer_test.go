@@ -43,11 +43,21 @@ func page(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(srv.Listener.Addr().String())
 }
 
-// recorder is a Handler that records calls and answers with a function.
+// recorder is a Handler that records calls and answers with a function,
+// from a goroutine (Connect) or, when inline is set, on the tracer thread
+// (Route).
 type recorder struct {
 	mu     sync.Mutex
 	calls  []tracer.Call
 	answer func(c *tracer.Call) tracer.Result
+	inline bool
+}
+
+func (r *recorder) Route(c *tracer.Call) (tracer.Result, bool) {
+	if !r.inline {
+		return tracer.Result{}, false
+	}
+	return r.Connect(context.Background(), c), true
 }
 
 func (r *recorder) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
@@ -150,34 +160,36 @@ func TestTrappedConnects(t *testing.T) {
 		{"32-bit program", "connect32", []string{"127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := &recorder{answer: func(*tracer.Call) tracer.Result { return tracer.Fail(unix.EHOSTUNREACH) }}
-			argv := append([]string{progs().Path(t, c.prog)}, c.args...)
-			code, out := runTraced(t, h, argv...)
-			if code != 3 || !strings.Contains(out, "connect: EHOSTUNREACH") {
-				t.Fatalf("exit %d, output %q; want exit 3 and connect: EHOSTUNREACH", code, out)
-			}
-			calls := h.recorded()
-			if len(calls) != 1 {
-				t.Fatalf("%d calls reached the handler, want 1: %+v", len(calls), calls)
-			}
-			got := calls[0]
-			if c.name == "32-bit program" && got.Trap == syscalls.TrapConnectCompat {
-				got.Trap = c.trap // a newer i386 libc calls connect directly
-			}
-			if got.Dst != dst || got.Trap != c.trap || got.Info.Domain != c.domain || got.Info.NonBlocking != c.nonBlocking {
-				t.Errorf("call = dst %v trap %v domain %d nonblocking %v; want %v %v %d %v",
-					got.Dst, got.Trap, got.Info.Domain, got.Info.NonBlocking, dst, c.trap, c.domain, c.nonBlocking)
-			}
-			if got.Info.Type != unix.SOCK_STREAM || got.Pid <= 0 || got.Tid != got.Pid {
-				t.Errorf("call = type %d pid %d tid %d", got.Info.Type, got.Pid, got.Tid)
-			}
-			select {
-			case <-accepted:
-				t.Fatal("the refused connect reached the listener")
-			default:
-			}
-		})
+		for _, inline := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/inline=%v", c.name, inline), func(t *testing.T) {
+				h := &recorder{inline: inline, answer: func(*tracer.Call) tracer.Result { return tracer.Fail(unix.EHOSTUNREACH) }}
+				argv := append([]string{progs().Path(t, c.prog)}, c.args...)
+				code, out := runTraced(t, h, argv...)
+				if code != 3 || !strings.Contains(out, "connect: EHOSTUNREACH") {
+					t.Fatalf("exit %d, output %q; want exit 3 and connect: EHOSTUNREACH", code, out)
+				}
+				calls := h.recorded()
+				if len(calls) != 1 {
+					t.Fatalf("%d calls reached the handler, want 1: %+v", len(calls), calls)
+				}
+				got := calls[0]
+				if c.name == "32-bit program" && got.Trap == syscalls.TrapConnectCompat {
+					got.Trap = c.trap // a newer i386 libc calls connect directly
+				}
+				if got.Dst != dst || got.Trap != c.trap || got.Info.Domain != c.domain || got.Info.NonBlocking != c.nonBlocking {
+					t.Errorf("call = dst %v trap %v domain %d nonblocking %v; want %v %v %d %v",
+						got.Dst, got.Trap, got.Info.Domain, got.Info.NonBlocking, dst, c.trap, c.domain, c.nonBlocking)
+				}
+				if got.Info.Type != unix.SOCK_STREAM || got.Pid <= 0 || got.Tid != got.Pid {
+					t.Errorf("call = type %d pid %d tid %d", got.Info.Type, got.Pid, got.Tid)
+				}
+				select {
+				case <-accepted:
+					t.Fatal("the refused connect reached the listener")
+				default:
+				}
+			})
+		}
 	}
 }
 

@@ -55,21 +55,28 @@ type connectHandler struct {
 	log    *connLog
 }
 
-// Connect implements tracer.Handler.
-func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
+// Route implements tracer.Handler: on the tracer thread, it answers the
+// connects that need no network.
+func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 	switch {
 	case c.Info.Type == unix.SOCK_DGRAM:
 		h.log.conn(c, "udp", "direct (UDP is not proxied in this version)")
-		return tracer.Allow()
+		return tracer.Allow(), true
 	case c.Info.Type != unix.SOCK_STREAM || (c.Info.Protocol != unix.IPPROTO_TCP && c.Info.Protocol != unix.IPPROTO_MPTCP):
 		// A connection-oriented protocol no proxy can carry (SCTP, …):
 		// refused rather than let through.
 		h.log.fail(c, "refused", fmt.Errorf("socket type %d protocol %d cannot be proxied", c.Info.Type, c.Info.Protocol), syscall.EACCES)
-		return tracer.Fail(syscall.EACCES)
+		return tracer.Fail(syscall.EACCES), true
 	case h.dialer.IsFirstHop(c.Dst):
 		h.log.conn(c, "tcp", "direct (the proxy itself)")
-		return tracer.Allow()
+		return tracer.Allow(), true
 	}
+	return tracer.Result{}, false
+}
+
+// Connect implements tracer.Handler: it negotiates the chain on the
+// program's socket.
+func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
 	err := h.dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, c.Dst)
 	if err != nil {
 		errno := chain.Errno(err)
