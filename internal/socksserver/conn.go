@@ -1,0 +1,191 @@
+package socksserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/chainrun/chainrun/socks"
+)
+
+// A session owns the connections of one client: the client's own and, once
+// dialed, the destination's. It closes each exactly once, when the client is
+// done or when the server shuts down, whichever comes first.
+type session struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+// add hands c to the session. If the session is already closed it closes c
+// and returns false.
+func (s *session) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return false
+	}
+	s.conns = append(s.conns, c)
+	return true
+}
+
+// close closes every connection of the session; later calls do nothing.
+func (s *session) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, c := range s.conns {
+		c.Close()
+	}
+}
+
+// outcome is what the log line of one connection says.
+type outcome struct {
+	user     string
+	dst      string
+	result   string
+	up, down int64
+}
+
+// serveConn serves one client until it is done or ctx is cancelled.
+func (s *Server) serveConn(ctx context.Context, client net.Conn) {
+	start := time.Now()
+	sess := &session{}
+	sess.add(client)
+	stop := context.AfterFunc(ctx, sess.close)
+	defer func() {
+		stop()
+		sess.close()
+	}()
+
+	o := s.handle(ctx, sess, client)
+	if o.user == "" {
+		o.user = "-"
+	}
+	if o.dst == "" {
+		o.dst = "-"
+	}
+	s.logf("client=%s user=%s dst=%s result=%q up=%d down=%d ms=%.1f",
+		client.RemoteAddr(), o.user, o.dst, o.result, o.up, o.down,
+		float64(time.Since(start).Microseconds())/1000)
+}
+
+// handle runs the handshake, the dial and the relay for one client.
+func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o outcome) {
+	timeout := s.handshakeTimeout()
+	_ = client.SetDeadline(time.Now().Add(timeout))
+	req, err := socks.ServerHandshake5(client, s.Auth)
+	if err != nil {
+		o.result = handshakeResult(ctx, err)
+		return o
+	}
+	o.user, o.dst = req.Username, req.Dst.String()
+	if req.Command != socks.CmdConnect {
+		_ = socks.WriteReply5(client, socks.StatusCommandNotSupported, socks.Addr{})
+		o.result = req.Command.String() + " not supported"
+		return o
+	}
+	_ = client.SetDeadline(time.Time{}) // the dial has its own timeout
+
+	upstream, err := s.dial(ctx, req.Dst)
+	if err != nil {
+		reply := socks.ReplyForError(err)
+		_ = client.SetDeadline(time.Now().Add(timeout))
+		_ = socks.WriteReply5(client, reply, socks.Addr{})
+		if ctx.Err() != nil {
+			o.result = "server shutting down"
+		} else {
+			o.result = fmt.Sprintf("%v (%v)", reply, err)
+		}
+		return o
+	}
+	if !sess.add(upstream) {
+		o.result = "server shutting down"
+		return o
+	}
+	var bound socks.Addr
+	if a, ok := upstream.LocalAddr().(*net.TCPAddr); ok {
+		bound = socks.AddrFromAddrPort(a.AddrPort())
+	}
+	_ = client.SetDeadline(time.Now().Add(timeout))
+	if err := socks.WriteReply5(client, socks.StatusSucceeded, bound); err != nil {
+		o.result = err.Error()
+		return o
+	}
+	_ = client.SetDeadline(time.Time{})
+
+	o.up, o.down, err = relay(client, upstream)
+	switch {
+	case ctx.Err() != nil:
+		o.result = "closed: server shutting down"
+	case err != nil:
+		o.result = "relay: " + err.Error()
+	default:
+		o.result = "ok"
+	}
+	return o
+}
+
+// handshakeResult words a failed handshake for the log.
+func handshakeResult(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return "server shutting down"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "handshake timed out"
+	}
+	return "handshake: " + err.Error()
+}
+
+// relay copies bytes both ways until both directions are done and returns
+// the byte counts (client to destination, destination to client). When one
+// side ends its stream cleanly, relay half-closes the other side's write
+// end, so each peer sees EOF exactly when the other stopped sending, and the
+// opposite direction goes on. When a direction fails, relay closes both
+// connections, which ends the other direction too. The error is the first
+// failure, if any.
+func relay(client, upstream net.Conn) (up, down int64, err error) {
+	upErr := make(chan error, 1)
+	go func() {
+		var err error
+		up, err = io.Copy(upstream, client)
+		upErr <- finish(upstream, client, err)
+	}()
+	down, err = io.Copy(client, upstream)
+	err = finish(client, upstream, err)
+	if err2 := <-upErr; err == nil || errors.Is(err, net.ErrClosed) {
+		err = err2
+	}
+	if errors.Is(err, net.ErrClosed) {
+		// Closed by the other direction's failure or by shutdown: the
+		// failure itself was reported, or the caller knows.
+		err = nil
+	}
+	return up, down, err
+}
+
+// finish ends the direction that copied from src to dst and stopped with err
+// (nil for EOF). It returns err.
+func finish(dst, src net.Conn, err error) error {
+	if err == nil {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			return nil
+		}
+		// No half-close here: a full close is the only way to pass the
+		// EOF on.
+		dst.Close()
+		return nil
+	}
+	dst.Close()
+	src.Close()
+	return err
+}

@@ -1,0 +1,148 @@
+// Package socksserver is the SOCKS5 proxy behind `chainrun serve`: it
+// accepts clients, runs the SOCKS5 handshake, dials CONNECT destinations and
+// relays bytes both ways.
+package socksserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chainrun/chainrun/socks"
+)
+
+// Defaults for the zero values of Server's fields.
+const (
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxClients       = 1024
+)
+
+// Server is a SOCKS5 proxy server with CONNECT support. BIND and UDP
+// ASSOCIATE are answered with StatusCommandNotSupported. The zero Server is
+// ready to use; its fields must not change while Serve runs.
+type Server struct {
+	// Auth says which authentication methods clients may use. Nil means
+	// no authentication.
+	Auth *socks.ServerConfig
+
+	// Dial connects to a CONNECT destination. It should return when ctx
+	// is done. Nil means a net.Dialer with DefaultDialTimeout, which
+	// resolves domain names on the server.
+	Dial func(ctx context.Context, dst socks.Addr) (net.Conn, error)
+
+	// HandshakeTimeout bounds the time from accepting a client to having
+	// its request; a client that says nothing is dropped. Zero means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
+	// MaxClients bounds the number of clients served at once; while that
+	// many are connected, further clients wait in the listen backlog. Zero
+	// or less means DefaultMaxClients.
+	MaxClients int
+
+	// Logf, when non-nil, gets one line per connection (client, user,
+	// destination, result, bytes each way, duration) and accept errors.
+	// It is called from many goroutines at once.
+	Logf func(format string, args ...any)
+}
+
+// Serve accepts clients on ln and serves each in its own goroutine until ctx
+// is cancelled or ln fails. Either way it closes ln, closes every open client
+// and destination connection, and waits for its goroutines before it
+// returns: nil after ctx was cancelled, the accept error otherwise.
+// Temporary accept errors (such as running out of file descriptors) are
+// retried after a pause.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // closes the open connections, see serveConn
+		ln.Close()
+		wg.Wait()
+	}()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	slots := make(chan struct{}, s.maxClients())
+	var pause time.Duration
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !temporary(err) {
+				return fmt.Errorf("socksserver: accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.logf("accept: %v; retrying in %v", err, pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		pause = 0
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.serveConn(ctx, c)
+		})
+	}
+}
+
+// temporary reports whether an accept error is worth retrying.
+func temporary(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) maxClients() int {
+	if s.MaxClients > 0 {
+		return s.MaxClients
+	}
+	return DefaultMaxClients
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
+}
+
+func (s *Server) dial(ctx context.Context, dst socks.Addr) (net.Conn, error) {
+	if s.Dial != nil {
+		c, err := s.Dial(ctx, dst)
+		if err == nil && c == nil {
+			err = errors.New("socksserver: Dial returned no connection and no error")
+		}
+		return c, err
+	}
+	d := net.Dialer{Timeout: DefaultDialTimeout}
+	return d.DialContext(ctx, "tcp", dst.String())
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}

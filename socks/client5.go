@@ -1,0 +1,221 @@
+package socks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Connect5 performs a SOCKS5 CONNECT (RFC 1928) for dst over conn, which is
+// already connected to the proxy, and returns the bound address from the
+// proxy's reply.
+//
+// With auth == nil it offers only AuthNone; otherwise it offers AuthNone and
+// AuthUsernamePassword (RFC 1929) and authenticates if the proxy picks the
+// latter. It sends each message only after the answer to the previous one
+// (some proxies drop a CONNECT pipelined with the greeting), and it reads
+// exactly the bytes of each answer, never more: whatever the destination
+// sends after the reply stays in conn for the caller.
+//
+// A username, password or domain name longer than 255 bytes, or a dst with
+// neither a name nor an IP, fails with an error that matches syscall.EINVAL
+// before anything is sent.
+//
+// Errors caused by the proxy's answers match an errno with errors.Is: a
+// failure reply is a *ReplyError (its Reply.Errno), a refused authentication
+// an *AuthError (syscall.ECONNREFUSED and ErrAuth), a malformed answer a
+// *ProtocolError (syscall.EPROTO), and a proxy that closes the connection
+// mid-handshake matches syscall.ECONNRESET. Other I/O errors are returned
+// wrapped, so errors.Is(err, os.ErrDeadlineExceeded) works for a deadline
+// the caller set on conn.
+//
+// If ctx has a deadline, Connect5 sets it on conn; if ctx is cancelled
+// during the handshake, Connect5 sets a deadline in the past so that the
+// blocked I/O returns, and it returns an error that wraps ctx.Err(). In both
+// cases it clears conn's deadline (sets the zero time) before returning; a
+// caller who wants a deadline of its own on conn should use a ctx without
+// one. Connect5 never closes conn.
+func Connect5(ctx context.Context, conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
+	if err := ctx.Err(); err != nil {
+		return Addr{}, fmt.Errorf("socks5: handshake not started: %w", err)
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	stop := watchContext(ctx, conn, hasDeadline, deadline)
+	bound, err := connect5(conn, dst, auth)
+	stop()
+	if err == nil || !isTimeout(err) {
+		// A real answer from the proxy wins over a cancellation that came
+		// too late to matter.
+		return bound, err
+	}
+	cerr := ctx.Err()
+	if cerr == nil && hasDeadline && !time.Now().Before(deadline) {
+		// conn's deadline fired a moment before ctx's timer did.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			return Addr{}, fmt.Errorf("socks5: handshake with proxy timed out: %w", cerr)
+		}
+		return Addr{}, fmt.Errorf("socks5: handshake with proxy cancelled: %w", cerr)
+	}
+	return Addr{}, err
+}
+
+// watchContext puts ctx's deadline on conn and arranges for a cancellation
+// of ctx to unblock conn's I/O. The returned stop undoes both, after waiting
+// for a cancellation in progress.
+func watchContext(ctx context.Context, conn net.Conn, hasDeadline bool, deadline time.Time) (stop func()) {
+	if hasDeadline {
+		_ = conn.SetDeadline(deadline) // a conn without deadlines just cannot time out
+	}
+	if ctx.Done() == nil {
+		return func() {
+			if hasDeadline {
+				_ = conn.SetDeadline(time.Time{})
+			}
+		}
+	}
+	fired := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		_ = conn.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		interrupted := !stopAfter()
+		if interrupted {
+			<-fired
+		}
+		if hasDeadline || interrupted {
+			_ = conn.SetDeadline(time.Time{})
+		}
+	}
+}
+
+// isTimeout reports whether err is a deadline or timeout error.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// connect5 is Connect5 without the context handling.
+func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
+	// Build every message first: bad arguments fail before a byte is sent.
+	req, err := appendAddr([]byte{Version5, byte(CmdConnect), 0}, dst)
+	if err != nil {
+		return Addr{}, err
+	}
+	offered := []AuthMethod{AuthNone}
+	var authMsg []byte
+	if auth != nil {
+		if authMsg, err = userPassMsg(auth); err != nil {
+			return Addr{}, err
+		}
+		offered = append(offered, AuthUsernamePassword)
+	}
+	greeting := []byte{Version5, byte(len(offered))}
+	for _, m := range offered {
+		greeting = append(greeting, byte(m))
+	}
+
+	if err := writeMsg(conn, greeting, "greeting"); err != nil {
+		return Addr{}, err
+	}
+	var sel [2]byte // VER METHOD
+	n, err := readFull(conn, sel[:], "proxy", "the method selection")
+	if n >= 1 && sel[0] != Version5 {
+		return Addr{}, clientVersionError("the method selection", sel[:n])
+	}
+	if err != nil {
+		return Addr{}, err
+	}
+	switch method := AuthMethod(sel[1]); {
+	case method == AuthNoAcceptableMethods:
+		return Addr{}, &AuthError{Method: method, Offered: offered}
+	case method == AuthNone:
+	case method == AuthUsernamePassword && auth != nil:
+		if err := writeMsg(conn, authMsg, "username/password"); err != nil {
+			return Addr{}, err
+		}
+		var st [2]byte // VER STATUS
+		n, err := readFull(conn, st[:], "proxy", "the username/password status")
+		// RFC 1929 says version 1; some servers echo 5. Accept both.
+		if n >= 1 && st[0] != authVersion && st[0] != Version5 {
+			return Addr{}, versionError("the username/password status", authVersion, st[0])
+		}
+		if err != nil {
+			return Addr{}, err
+		}
+		if st[1] != 0 {
+			return Addr{}, &AuthError{Method: method, Status: st[1], Offered: offered}
+		}
+	default:
+		return Addr{}, &ProtocolError{Msg: "proxy chose authentication method " + method.String() + ", which was not offered"}
+	}
+
+	if err := writeMsg(conn, req, "CONNECT request"); err != nil {
+		return Addr{}, err
+	}
+	return readReply(conn, "the CONNECT reply")
+}
+
+// userPassMsg returns the RFC 1929 username/password request for a.
+func userPassMsg(a *Auth) ([]byte, error) {
+	if len(a.Username) > MaxNameLen {
+		return nil, &invalidArgError{msg: "username is " + strconv.Itoa(len(a.Username)) + " bytes long, the limit is 255"}
+	}
+	if len(a.Password) > MaxNameLen {
+		return nil, &invalidArgError{msg: "password is " + strconv.Itoa(len(a.Password)) + " bytes long, the limit is 255"}
+	}
+	b := make([]byte, 0, 3+len(a.Username)+len(a.Password))
+	b = append(b, authVersion, byte(len(a.Username)))
+	b = append(b, a.Username...)
+	b = append(b, byte(len(a.Password)))
+	b = append(b, a.Password...)
+	return b, nil
+}
+
+// readReply reads a SOCKS5 reply (VER REP RSV ATYP BND.ADDR BND.PORT) and
+// returns its bound address, or a *ReplyError for a failure code. A failure
+// code is reported as soon as it is read, even if the rest of the reply
+// never comes.
+func readReply(conn net.Conn, what string) (Addr, error) {
+	var hdr [5]byte // VER REP RSV ATYP and the first address byte
+	n, err := readFull(conn, hdr[:], "proxy", what)
+	if n >= 1 && hdr[0] != Version5 {
+		return Addr{}, clientVersionError(what, hdr[:n])
+	}
+	if n >= 2 && Reply(hdr[1]) != StatusSucceeded {
+		return Addr{}, &ReplyError{Reply: Reply(hdr[1])}
+	}
+	if err != nil {
+		return Addr{}, err
+	}
+	// RSV (hdr[2]) should be zero; tolerate anything.
+	tailLen, ok := addrTail(hdr[3], hdr[4])
+	if !ok {
+		return Addr{}, &ProtocolError{Msg: fmt.Sprintf("unknown address type 0x%02x in %s", hdr[3], what)}
+	}
+	var tail [MaxNameLen + 2]byte
+	if _, err := readFull(conn, tail[:tailLen], "proxy", what); err != nil {
+		return Addr{}, err
+	}
+	return parseAddr(hdr[3], hdr[4], tail[:tailLen]), nil
+}
+
+// clientVersionError is versionError for an answer from the proxy, with a
+// hint when the answer looks like HTTP.
+func clientVersionError(what string, got []byte) error {
+	e := versionError(what, Version5, got[0])
+	if got[0] == 'H' && (len(got) < 2 || got[1] == 'T') {
+		e.Msg += " (the proxy answered in HTTP: is it an HTTP proxy?)"
+	}
+	return e
+}

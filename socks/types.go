@@ -1,0 +1,185 @@
+package socks
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+)
+
+// Version5 is the protocol version byte of SOCKS5 (RFC 1928).
+const Version5 = 0x05
+
+// authVersion is the version byte of the RFC 1929 username/password
+// subnegotiation.
+const authVersion = 0x01
+
+// Address types of RFC 1928, section 5.
+const (
+	atypIPv4   = 0x01
+	atypDomain = 0x03
+	atypIPv6   = 0x04
+)
+
+// MaxNameLen is the longest domain name, username or password that fits in
+// a SOCKS5 length byte.
+const MaxNameLen = 255
+
+// A Command is a SOCKS5 request command (RFC 1928, section 4).
+type Command byte
+
+// The SOCKS5 commands.
+const (
+	CmdConnect      Command = 0x01 // establish a TCP connection
+	CmdBind         Command = 0x02 // accept one inbound TCP connection
+	CmdUDPAssociate Command = 0x03 // relay UDP datagrams
+)
+
+// String returns the command's name as RFC 1928 spells it.
+func (c Command) String() string {
+	switch c {
+	case CmdConnect:
+		return "CONNECT"
+	case CmdBind:
+		return "BIND"
+	case CmdUDPAssociate:
+		return "UDP ASSOCIATE"
+	}
+	return "unknown command 0x" + hex2(byte(c))
+}
+
+// An AuthMethod is a SOCKS5 authentication method (RFC 1928, section 3).
+type AuthMethod byte
+
+// The SOCKS5 authentication methods.
+const (
+	AuthNone                AuthMethod = 0x00 // no authentication required
+	AuthGSSAPI              AuthMethod = 0x01 // GSS-API (RFC 1961), not implemented here
+	AuthUsernamePassword    AuthMethod = 0x02 // username/password (RFC 1929)
+	AuthNoAcceptableMethods AuthMethod = 0xff // the server accepts none of the offered methods
+)
+
+// String returns a short description of the method.
+func (m AuthMethod) String() string {
+	switch m {
+	case AuthNone:
+		return "no authentication"
+	case AuthGSSAPI:
+		return "GSS-API"
+	case AuthUsernamePassword:
+		return "username/password"
+	case AuthNoAcceptableMethods:
+		return "no acceptable methods"
+	}
+	return "unknown method 0x" + hex2(byte(m))
+}
+
+// A Reply is the status code of a SOCKS5 reply (RFC 1928, section 6).
+type Reply byte
+
+// The SOCKS5 reply codes.
+const (
+	StatusSucceeded               Reply = 0x00 // succeeded
+	StatusGeneralFailure          Reply = 0x01 // general SOCKS server failure
+	StatusNotAllowed              Reply = 0x02 // connection not allowed by ruleset
+	StatusNetworkUnreachable      Reply = 0x03 // network unreachable
+	StatusHostUnreachable         Reply = 0x04 // host unreachable
+	StatusConnectionRefused       Reply = 0x05 // connection refused
+	StatusTTLExpired              Reply = 0x06 // TTL expired
+	StatusCommandNotSupported     Reply = 0x07 // command not supported
+	StatusAddressTypeNotSupported Reply = 0x08 // address type not supported
+)
+
+// String returns the reply's meaning as RFC 1928 words it, or
+// "unknown reply 0x2a" for a code the RFC does not define.
+func (r Reply) String() string {
+	switch r {
+	case StatusSucceeded:
+		return "succeeded"
+	case StatusGeneralFailure:
+		return "general SOCKS server failure"
+	case StatusNotAllowed:
+		return "connection not allowed by ruleset"
+	case StatusNetworkUnreachable:
+		return "network unreachable"
+	case StatusHostUnreachable:
+		return "host unreachable"
+	case StatusConnectionRefused:
+		return "connection refused"
+	case StatusTTLExpired:
+		return "TTL expired"
+	case StatusCommandNotSupported:
+		return "command not supported"
+	case StatusAddressTypeNotSupported:
+		return "address type not supported"
+	}
+	return "unknown reply 0x" + hex2(byte(r))
+}
+
+// Errno returns the error number a connect(2) through the proxy should fail
+// with when the proxy answers r: ECONNREFUSED for a general failure, a
+// ruleset refusal, a refused connection and any unknown code; ENETUNREACH,
+// EHOSTUNREACH, ETIMEDOUT (TTL expired), EOPNOTSUPP (command not supported)
+// and EAFNOSUPPORT (address type not supported) for the others. It returns 0
+// for StatusSucceeded.
+func (r Reply) Errno() syscall.Errno {
+	switch r {
+	case StatusSucceeded:
+		return 0
+	case StatusNetworkUnreachable:
+		return syscall.ENETUNREACH
+	case StatusHostUnreachable:
+		return syscall.EHOSTUNREACH
+	case StatusTTLExpired:
+		return syscall.ETIMEDOUT
+	case StatusCommandNotSupported:
+		return syscall.EOPNOTSUPP
+	case StatusAddressTypeNotSupported:
+		return syscall.EAFNOSUPPORT
+	}
+	// StatusGeneralFailure, StatusNotAllowed, StatusConnectionRefused and
+	// codes the RFC does not define.
+	return syscall.ECONNREFUSED
+}
+
+// An Addr is a SOCKS destination or bound address: either an IP address
+// (when Name is empty) or a domain name, plus a port.
+type Addr struct {
+	IP   netip.Addr // valid when Name == ""
+	Name string     // domain name, at most MaxNameLen bytes
+	Port uint16
+}
+
+// AddrFromAddrPort returns the Addr for ap. An IPv4-mapped IPv6 address is
+// unmapped to plain IPv4, so that it goes over the wire as an IPv4 address.
+func AddrFromAddrPort(ap netip.AddrPort) Addr {
+	return Addr{IP: ap.Addr().Unmap(), Port: ap.Port()}
+}
+
+// String returns "1.2.3.4:80", "[::1]:80" or "example.com:443". An Addr with
+// neither a name nor a valid IP prints as ":port".
+func (a Addr) String() string {
+	port := strconv.Itoa(int(a.Port))
+	switch {
+	case a.Name != "":
+		return net.JoinHostPort(a.Name, port)
+	case a.IP.IsValid():
+		return netip.AddrPortFrom(a.IP, a.Port).String()
+	}
+	return ":" + port
+}
+
+// Network returns "socks", so that an Addr is a net.Addr.
+func (a Addr) Network() string { return "socks" }
+
+// Auth holds RFC 1929 username/password credentials. A nil *Auth offers only
+// AuthNone.
+type Auth struct {
+	Username, Password string
+}
+
+// hex2 formats b as two lower-case hex digits.
+func hex2(b byte) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[b>>4], digits[b&0x0f]})
+}

@@ -1,0 +1,108 @@
+package socks
+
+import (
+	"net/netip"
+	"syscall"
+	"testing"
+)
+
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		got  interface{ String() string }
+		want string
+	}{
+		{CmdConnect, "CONNECT"},
+		{CmdBind, "BIND"},
+		{CmdUDPAssociate, "UDP ASSOCIATE"},
+		{Command(9), "unknown command 0x09"},
+		{AuthNone, "no authentication"},
+		{AuthGSSAPI, "GSS-API"},
+		{AuthUsernamePassword, "username/password"},
+		{AuthNoAcceptableMethods, "no acceptable methods"},
+		{AuthMethod(0x80), "unknown method 0x80"},
+		{StatusSucceeded, "succeeded"},
+		{StatusGeneralFailure, "general SOCKS server failure"},
+		{StatusNotAllowed, "connection not allowed by ruleset"},
+		{StatusNetworkUnreachable, "network unreachable"},
+		{StatusHostUnreachable, "host unreachable"},
+		{StatusConnectionRefused, "connection refused"},
+		{StatusTTLExpired, "TTL expired"},
+		{StatusCommandNotSupported, "command not supported"},
+		{StatusAddressTypeNotSupported, "address type not supported"},
+		{Reply(0x2a), "unknown reply 0x2a"},
+		{Reply(0xff), "unknown reply 0xff"},
+	}
+	for _, tt := range tests {
+		if got := tt.got.String(); got != tt.want {
+			t.Errorf("%T(%#x).String() = %q, want %q", tt.got, tt.got, got, tt.want)
+		}
+	}
+}
+
+func TestReplyErrno(t *testing.T) {
+	tests := []struct {
+		r    Reply
+		want syscall.Errno
+	}{
+		{StatusSucceeded, 0},
+		{StatusGeneralFailure, syscall.ECONNREFUSED},
+		{StatusNotAllowed, syscall.ECONNREFUSED},
+		{StatusNetworkUnreachable, syscall.ENETUNREACH},
+		{StatusHostUnreachable, syscall.EHOSTUNREACH},
+		{StatusConnectionRefused, syscall.ECONNREFUSED},
+		{StatusTTLExpired, syscall.ETIMEDOUT},
+		{StatusCommandNotSupported, syscall.EOPNOTSUPP},
+		{StatusAddressTypeNotSupported, syscall.EAFNOSUPPORT},
+		{Reply(0x09), syscall.ECONNREFUSED},
+		{Reply(0x2a), syscall.ECONNREFUSED},
+		{Reply(0xff), syscall.ECONNREFUSED},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Errno(); got != tt.want {
+			t.Errorf("Reply(%#x).Errno() = %v, want %v", byte(tt.r), got, tt.want)
+		}
+	}
+}
+
+func TestAddrString(t *testing.T) {
+	tests := []struct {
+		a    Addr
+		want string
+	}{
+		{Addr{IP: netip.MustParseAddr("1.2.3.4"), Port: 80}, "1.2.3.4:80"},
+		{Addr{IP: netip.MustParseAddr("::1"), Port: 80}, "[::1]:80"},
+		{Addr{IP: netip.MustParseAddr("fe80::1%eth0"), Port: 22}, "[fe80::1%eth0]:22"},
+		{Addr{Name: "example.com", Port: 443}, "example.com:443"},
+		{Addr{Name: "example.com", IP: netip.MustParseAddr("1.2.3.4"), Port: 443}, "example.com:443"},
+		{Addr{Port: 9}, ":9"},
+		{Addr{}, ":0"},
+	}
+	for _, tt := range tests {
+		if got := tt.a.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.a, got, tt.want)
+		}
+	}
+	if got := (Addr{}).Network(); got != "socks" {
+		t.Errorf("Network() = %q, want socks", got)
+	}
+}
+
+func TestAddrFromAddrPort(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Addr
+	}{
+		{"1.2.3.4:80", Addr{IP: netip.MustParseAddr("1.2.3.4"), Port: 80}},
+		{"[::ffff:1.2.3.4]:80", Addr{IP: netip.MustParseAddr("1.2.3.4"), Port: 80}},
+		{"[2001:db8::1]:443", Addr{IP: netip.MustParseAddr("2001:db8::1"), Port: 443}},
+	}
+	for _, tt := range tests {
+		got := AddrFromAddrPort(netip.MustParseAddrPort(tt.in))
+		if got != tt.want {
+			t.Errorf("AddrFromAddrPort(%s) = %#v, want %#v", tt.in, got, tt.want)
+		}
+		if !got.IP.Is4() && tt.want.IP.Is4() {
+			t.Errorf("AddrFromAddrPort(%s) did not unmap", tt.in)
+		}
+	}
+}
