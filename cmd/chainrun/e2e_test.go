@@ -22,6 +22,8 @@ const (
 	targetPort     = 8080
 	socksPort      = 1080 // microsocks, no auth
 	socksAuthPort  = 1081 // microsocks, user/pass
+	servePort      = 1082 // chainrun serve, user/pass
+	serveOpenPort  = 1084 // chainrun serve, no auth
 	silentPort     = 1083 // accepts and never answers
 	e2eUser        = "alice"
 	e2ePass        = "s3cret"
@@ -149,6 +151,46 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("-v did not report the proxied connection:\n%s", errOut)
 				}
 			})
+		}
+	})
+
+	t.Run("through chainrun serve", func(t *testing.T) {
+		open := e.tp.Start(t, e.tp.Proxy, e.bin, "serve", "-v", "-l", net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(serveOpenPort)))
+		auth := e.tp.Start(t, e.tp.Proxy, e.bin, "serve", "-l", net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(servePort)), "-u", e2eUser+":"+e2ePass)
+		e.tp.WaitListen(t, e.tp.Proxy, net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(serveOpenPort)))
+		e.tp.WaitListen(t, e.tp.Proxy, net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(servePort)))
+		withAuth := "socks5://" + e2eUser + ":" + e2ePass + "@" + net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(servePort))
+		wrongAuth := "socks5://" + e2eUser + ":nope@" + net.JoinHostPort(e.tp.ProxyClientSideIP.String(), strconv.Itoa(servePort))
+		cases := []struct {
+			name  string
+			proxy string
+			argv  []string
+			code  int
+			want  string
+		}{
+			{"no auth, curl", e.socks(serveOpenPort), []string{"curl", "-sS", url}, 0, page},
+			{"no auth, IPv6 destination", e.socks(serveOpenPort), []string{"curl", "-sS", "-6", url6}, 0, page},
+			{"user and password, static Go 24 MiB", withAuth, []string{p(t, "gohttpget"), "-q", bigURL}, 0, "sha256 " + e.bigSum},
+			{"wrong password", wrongAuth, []string{p(t, "connect_block"), e.tp.TargetIP.String(), strconv.Itoa(targetPort)}, 3, "connect: ECONNREFUSED"},
+			{"password required", e.socks(servePort), []string{p(t, "connect_block"), e.tp.TargetIP.String(), strconv.Itoa(targetPort)}, 3, "connect: ECONNREFUSED"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				out, errOut, code := e.run(t, append([]string{"-x", c.proxy}, c.argv...)...)
+				if code != c.code || !strings.Contains(out, c.want) {
+					t.Fatalf("exit %d, want %d and %q\nstdout: %s\nstderr: %s", code, c.code, c.want, out, errOut)
+				}
+			})
+		}
+		if !strings.Contains(open.Output(), `result="ok"`) {
+			t.Errorf("chainrun serve -v logged no connection:\n%s", open.Output())
+		}
+		// SIGTERM shuts the server down cleanly.
+		for _, srv := range []*testnet.Proc{open, auth} {
+			srv.Signal(os.Signal(sigterm))
+			if code, err := srv.Wait(10 * time.Second); err != nil || code != 0 {
+				t.Errorf("chainrun serve after SIGTERM: exit %d, %v\n%s", code, err, srv.Output())
+			}
 		}
 	})
 
