@@ -9,6 +9,12 @@
 // target is a proxy running in the proxy namespace. Tests send traffic only
 // to loopback and to these namespaces.
 //
+// Real proxies run in the proxy namespace, on ProxyClientSideIP: microsocks
+// ([Topology.StartMicrosocks]), Dante ([Topology.StartDanted]), `ssh -D`
+// ([Topology.StartSSHSocks]) and tinyproxy ([Topology.StartTinyproxy]); a
+// second hop listens on the proxy namespace's own 127.0.0.1, also known
+// there as [Hop2Name] ([Topology.StartMicrosocksLocal]).
+//
 // Everything that needs root or a missing tool calls [Unavailable]: the test
 // is skipped with a clear message, except when the environment variable
 // CI=true is set, where it fails instead (CI must run every test).

@@ -69,8 +69,8 @@ var nsCounter atomic.Int64
 // Processes run inside with `ip netns exec`, which also bind-mounts
 // /etc/netns/NS/{resolv.conf,hosts}: the client's resolv.conf names
 // ClientNameserver, the proxy's and the target's name 127.0.0.1 (no DNS
-// server), and the proxy's hosts file resolves TargetName, TargetName4 and
-// TargetName6.
+// server), and the proxy's hosts file resolves TargetName, TargetName4,
+// TargetName6 and Hop2Name (127.0.0.1).
 type Topology struct {
 	// Namespace names, unique per test: "cr<pid>x<n>" followed by c, p or t.
 	Client, Proxy, Target string
@@ -151,8 +151,8 @@ func New(t testing.TB) *Topology {
 	tp.writeEtc(t, c, "resolv.conf", "nameserver "+ClientNameserver.String()+"\n")
 	tp.writeEtc(t, p, "resolv.conf", "nameserver 127.0.0.1\n")
 	tp.writeEtc(t, tg, "resolv.conf", "nameserver 127.0.0.1\n")
-	tp.writeEtc(t, p, "hosts", fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s %s\n%s\t%s %s\n",
-		TargetIP, TargetName, TargetName4, TargetIP6, TargetName, TargetName6))
+	tp.writeEtc(t, p, "hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost\n%s\t%s %s\n%s\t%s %s\n",
+		Hop2Name, TargetIP, TargetName, TargetName4, TargetIP6, TargetName, TargetName6))
 	return tp
 }
 
