@@ -1,7 +1,8 @@
 // Command run is chainrun's benchmark driver (`make bench`). It compares
 // chainrun with proxychains4 and with a client that speaks SOCKS5 itself,
-// all through the same microsocks on loopback, and prints one Markdown
-// table.
+// all through the same microsocks on loopback, and chainrun with
+// proxychains4 through chains of 2 and 3 microsocks, and prints one
+// Markdown table.
 //
 // Usage (from the repository root, after building bin/chainrun):
 //
@@ -10,19 +11,26 @@
 // In one run, bounded by -timeout, it:
 //
 //  1. compiles testdata/bench/connloop.c and builds testdata/bench/target
-//     into a temporary directory, starts the target on 127.0.0.2 and
-//     microsocks on 127.0.0.1 (free ports, listeners awaited at most 5 s);
+//     into a temporary directory, starts the target on 127.0.0.2 and three
+//     microsocks on 127.0.0.1, hops 1, 2 and 3 (free ports, listeners
+//     awaited at most 5 s);
 //  2. checks correctness: a run under chainrun with a proxy port where
-//     nothing listens must fail without reaching the target, and every
-//     measured run must report N successful requests, the target must have
-//     answered exactly N more, and microsocks must have logged exactly N
-//     more connections (0 for the bare run);
-//  3. measures connloop N=-n per-connection time, -runs times per
-//     configuration, interleaved: bare (no proxy), chainrun, proxychains4
-//     (generated strict_chain config, no proxy_dns) and connloop speaking
-//     SOCKS5 itself (and, as a diagnostic row, connloop speaking SOCKS5
+//     nothing listens must fail without reaching the target, and so must a
+//     3-hop chain whose middle hop is such a port (a chain that skipped it
+//     would reach the target); every measured run must report N successful
+//     requests, the target must have answered exactly N more, and each
+//     microsocks must have logged exactly N more connections if the run's
+//     chain goes through it, each to the next hop (or, for the last hop, to
+//     the target), and none otherwise;
+//  3. measures connloop N=-n per-connection time, interleaved: -runs times
+//     each bare (no proxy), chainrun, proxychains4 (generated strict_chain
+//     config, no proxy_dns) and connloop speaking SOCKS5 itself, all
+//     through hop 1 (and, as a diagnostic row, connloop speaking SOCKS5
 //     itself under chainrun: every connect trapped, none negotiated by the
-//     tracer); then the start-up wall time of `chainrun … true`,
+//     tracer); -chain-runs times each chainrun and proxychains4 through the
+//     2-hop chain 1→2 and the 3-hop chain 1→2→3 (one -x per hop; a
+//     strict_chain config listing the hops in the same order), spread over
+//     the -runs rounds; then the start-up wall time of `chainrun … true`,
 //     `proxychains4 … true` and /bin/true, -startup-runs times each;
 //  4. prints machine information and the table (median [min–max]) with the
 //     ratios chainrun÷proxychains4 and chainrun÷direct-SOCKS. Targets are
@@ -43,6 +51,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -53,7 +62,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -68,9 +76,12 @@ const (
 
 // Targets, for information: a ratio above its target is marked ✗.
 const (
-	perConnTarget = 1.05 // per connection, chainrun ÷ proxychains4
+	perConnTarget = 1.05 // per connection, chainrun ÷ proxychains4 (any chain length)
 	startupTarget = 1.5  // start-up, chainrun ÷ proxychains4
 )
+
+// nHops is the number of microsocks started: the longest chain measured.
+const nHops = 3
 
 type options struct {
 	chainrun    string
@@ -80,6 +91,7 @@ type options struct {
 	dir         string
 	n           int
 	runs        int
+	chainRuns   int
 	startupRuns int
 	timeout     time.Duration
 	verbose     bool
@@ -94,11 +106,12 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "the testdata/bench directory (default: found from the working directory)")
 	flag.IntVar(&o.n, "n", 1000, "connections per connloop run")
 	flag.IntVar(&o.runs, "runs", 11, "connloop runs per configuration (≥5)")
+	flag.IntVar(&o.chainRuns, "chain-runs", 5, "connloop runs per configuration for the 2- and 3-hop chains (0: skip them)")
 	flag.IntVar(&o.startupRuns, "startup-runs", 40, "start-up runs per configuration (≥20)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole benchmark")
 	flag.BoolVar(&o.verbose, "v", false, "print every run as it happens")
 	flag.Parse()
-	if flag.NArg() != 0 || o.n < 1 || o.runs < 1 || o.startupRuns < 1 || o.timeout <= 0 {
+	if flag.NArg() != 0 || o.n < 1 || o.runs < 1 || o.chainRuns < 0 || o.startupRuns < 1 || o.timeout <= 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -189,11 +202,45 @@ type bench struct {
 	connloop   string
 	targetBin  string
 	targetAddr string // host:port of the HTTP target
-	proxyPort  int
-	pcConf     string
+	hops       [nHops]*hop
+	pcConf     [nHops + 1]string // pcConf[k]: strict_chain through hops 1..k
 
-	msLines  atomic.Int64 // microsocks "connected to" log lines so far
-	services []*exec.Cmd  // long-running children (target, microsocks)
+	services []*exec.Cmd // long-running children (target, microsocks)
+}
+
+// hop is one microsocks instance and the connections it has logged.
+type hop struct {
+	port int
+	addr string // 127.0.0.1:port
+
+	mu     sync.Mutex
+	total  int64
+	byDest map[string]int64 // "connected to DEST" lines, by DEST
+}
+
+// logged is a snapshot of what a hop has logged so far.
+type logged struct {
+	total  int64
+	byDest map[string]int64
+}
+
+// line counts one line of microsocks' log, "client[FD] IP: connected to
+// HOST:PORT" for every connection it made upstream.
+func (h *hop) line(s string) {
+	_, dest, ok := strings.Cut(s, ": connected to ")
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	h.total++
+	h.byDest[strings.TrimSpace(dest)]++
+	h.mu.Unlock()
+}
+
+func (h *hop) snapshot() logged {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return logged{h.total, maps.Clone(h.byDest)}
 }
 
 func (b *bench) cleanup() {
@@ -245,10 +292,15 @@ func (b *bench) main(ctx context.Context) error {
 	if err := b.startMicrosocks(ctx); err != nil {
 		return err
 	}
-	b.pcConf = filepath.Join(b.tmp, "proxychains.conf")
-	conf := fmt.Sprintf("# generated by testdata/bench/run\nstrict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\nsocks5 %s %d\n", proxyHost, b.proxyPort)
-	if err := os.WriteFile(b.pcConf, []byte(conf), 0o644); err != nil {
-		return err
+	for k := 1; k <= nHops; k++ {
+		b.pcConf[k] = filepath.Join(b.tmp, fmt.Sprintf("proxychains-%dhop.conf", k))
+		conf := "# generated by testdata/bench/run\nstrict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\n"
+		for _, h := range b.hops[:k] {
+			conf += fmt.Sprintf("socks5 %s %d\n", proxyHost, h.port)
+		}
+		if err := os.WriteFile(b.pcConf[k], []byte(conf), 0o644); err != nil {
+			return err
+		}
 	}
 
 	info := b.machineInfo(ctx)
@@ -401,24 +453,23 @@ func (b *bench) startTarget(ctx context.Context) error {
 	return waitListener(ctx, b.targetAddr)
 }
 
+// startMicrosocks starts one microsocks per hop, each on its own port.
 func (b *bench) startMicrosocks(ctx context.Context) error {
-	port, err := freePort(proxyHost)
-	if err != nil {
-		return err
-	}
-	b.proxyPort = port
-	err = b.startService([]string{b.opts.microsocks, "-i", proxyHost, "-p", strconv.Itoa(port)}, func(line string) {
-		if strings.Contains(line, "connected to") {
-			b.msLines.Add(1)
+	for i := range b.hops {
+		port, err := freePort(proxyHost)
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return fmt.Errorf("starting microsocks: %w", err)
+		h := &hop{port: port, addr: net.JoinHostPort(proxyHost, strconv.Itoa(port)), byDest: map[string]int64{}}
+		b.hops[i] = h
+		if err := b.startService([]string{b.opts.microsocks, "-i", proxyHost, "-p", strconv.Itoa(port)}, h.line); err != nil {
+			return fmt.Errorf("starting microsocks (hop %d): %w", i+1, err)
+		}
+		if err := waitListener(ctx, h.addr); err != nil {
+			return fmt.Errorf("microsocks (hop %d): %w", i+1, err)
+		}
+		b.logf("microsocks hop %d listening on %s", i+1, h.addr)
 	}
-	if err := waitListener(ctx, net.JoinHostPort(proxyHost, strconv.Itoa(port))); err != nil {
-		return fmt.Errorf("microsocks: %w", err)
-	}
-	b.logf("microsocks listening on %s:%d", proxyHost, port)
 	return nil
 }
 
@@ -474,24 +525,61 @@ func (b *bench) targetCount() (int64, error) {
 	return strconv.ParseInt(string(body), 10, 64)
 }
 
-// waitMicrosocks waits (at most 2 s) until microsocks has logged want
-// connections in all, and returns how many it has logged.
-func (b *bench) waitMicrosocks(want int64) int64 {
+// snapshotHops returns what every hop has logged so far.
+func (b *bench) snapshotHops() [nHops]logged {
+	var s [nHops]logged
+	for i, h := range b.hops {
+		s[i] = h.snapshot()
+	}
+	return s
+}
+
+// checkHops waits (at most 2 s) until every hop on route has logged n more
+// connections than in before, then checks that each hop on route logged
+// exactly n more, all to the next hop on route (the last one: to the
+// target), and that every other hop logged none.
+func (b *bench) checkHops(name string, route []int, before [nHops]logged, n int) error {
+	want := [nHops]int64{}
+	for _, i := range route {
+		want[i] = int64(n)
+	}
 	deadline := time.Now().Add(2 * time.Second)
+	var now [nHops]logged
 	for {
-		got := b.msLines.Load()
-		if got >= want || time.Now().After(deadline) {
-			return got
+		now = b.snapshotHops()
+		done := true
+		for i := range nHops {
+			if now[i].total-before[i].total < want[i] {
+				done = false
+			}
+		}
+		if done || time.Now().After(deadline) {
+			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	for i := range nHops {
+		if got := now[i].total - before[i].total; got != want[i] {
+			return fmt.Errorf("%s: microsocks hop %d (%s) logged %d connections, want %d", name, i+1, b.hops[i].addr, got, want[i])
+		}
+	}
+	for p, i := range route {
+		dest := b.targetAddr
+		if p+1 < len(route) {
+			dest = b.hops[route[p+1]].addr
+		}
+		if got := now[i].byDest[dest] - before[i].byDest[dest]; got != int64(n) {
+			return fmt.Errorf("%s: microsocks hop %d (%s) logged %d connections to %s, want %d", name, i+1, b.hops[i].addr, got, dest, n)
+		}
+	}
+	return nil
 }
 
 // A config is one way of running connloop.
 type config struct {
-	name     string
-	viaProxy bool // microsocks must see every connection
-	argv     func(n int) []string
+	name  string
+	route []int // the hops (indices into bench.hops) every connection goes through, in order; nil: none
+	argv  func(n int) []string
 }
 
 const (
@@ -505,31 +593,71 @@ const (
 	// every connect but lets it through (it goes to the proxy itself).
 	// Against direct-SOCKS it isolates the cost of trapping a connect
 	// from the cost of the tracer's handshake.
-	colTrap  = nCols
-	nConfigs = nCols + 1
+	colTrap = nCols
+	// Then chainrun and proxychains4 through the chains of 2..nHops hops:
+	// see chainCfg.
+	cfgChainFirst = colTrap + 1
+	nConfigs      = cfgChainFirst + 2*(nHops-1)
 )
+
+// chainCfg is the index of the configuration running col (colChainrun or
+// colProxychains) through the chain of hops hops, 2 ≤ hops ≤ nHops.
+func chainCfg(hops, col int) int { return cfgChainFirst + 2*(hops-2) + col }
+
+// route returns the hop indices 0..k-1.
+func route(k int) []int {
+	r := make([]int, k)
+	for i := range r {
+		r[i] = i
+	}
+	return r
+}
 
 var colNames = [nCols]string{"chainrun", "proxychains4", "direct-SOCKS client", "bare"}
 
+// chainrunArgv is `chainrun -q -x URL1 … -x URLk`, one -x per hop in order.
+func (b *bench) chainrunArgv(hops []int) []string {
+	argv := []string{b.opts.chainrun, "-q"}
+	for _, i := range hops {
+		argv = append(argv, "-x", "socks5://"+b.hops[i].addr)
+	}
+	return argv
+}
+
 func (b *bench) configs() [nConfigs]config {
 	th, tp, _ := net.SplitHostPort(b.targetAddr)
-	pp := strconv.Itoa(b.proxyPort)
-	proxyURL := "socks5://" + net.JoinHostPort(proxyHost, pp)
+	pp := strconv.Itoa(b.hops[0].port)
 	plain := func(n int) []string { return []string{b.connloop, "plain", th, tp, strconv.Itoa(n)} }
 	socks5 := func(n int) []string { return []string{b.connloop, "socks5", proxyHost, pp, th, tp, strconv.Itoa(n)} }
-	return [nConfigs]config{
-		colChainrun: {"chainrun", true, func(n int) []string {
-			return append([]string{b.opts.chainrun, "-q", "-x", proxyURL}, plain(n)...)
-		}},
-		colProxychains: {"proxychains4", true, func(n int) []string {
-			return append([]string{b.opts.proxychains, "-q", "-f", b.pcConf}, plain(n)...)
-		}},
-		colDirect: {"direct-SOCKS", true, socks5},
-		colBare:   {"bare", false, plain},
-		colTrap: {"chainrun-trap", true, func(n int) []string {
-			return append([]string{b.opts.chainrun, "-q", "-x", proxyURL}, socks5(n)...)
-		}},
+	var cfgs [nConfigs]config
+	cfgs[colChainrun] = config{"chainrun", route(1), func(n int) []string {
+		return append(b.chainrunArgv(route(1)), plain(n)...)
+	}}
+	cfgs[colProxychains] = config{"proxychains4", route(1), func(n int) []string {
+		return append([]string{b.opts.proxychains, "-q", "-f", b.pcConf[1]}, plain(n)...)
+	}}
+	cfgs[colDirect] = config{"direct-SOCKS", route(1), socks5}
+	cfgs[colBare] = config{"bare", nil, plain}
+	cfgs[colTrap] = config{"chainrun-trap", route(1), func(n int) []string {
+		return append(b.chainrunArgv(route(1)), socks5(n)...)
+	}}
+	for k := 2; k <= nHops; k++ {
+		cfgs[chainCfg(k, colChainrun)] = config{fmt.Sprintf("chainrun-%dhop", k), route(k), func(n int) []string {
+			return append(b.chainrunArgv(route(k)), plain(n)...)
+		}}
+		cfgs[chainCfg(k, colProxychains)] = config{fmt.Sprintf("proxychains4-%dhop", k), route(k), func(n int) []string {
+			return append([]string{b.opts.proxychains, "-q", "-f", b.pcConf[k]}, plain(n)...)
+		}}
 	}
+	return cfgs
+}
+
+// runsOf is how many measured runs configuration c gets.
+func (b *bench) runsOf(c int) int {
+	if c >= cfgChainFirst {
+		return b.opts.chainRuns
+	}
+	return b.opts.runs
 }
 
 // loopResult is one verified connloop run.
@@ -540,14 +668,15 @@ type loopResult struct {
 }
 
 // runConnloop runs one configuration and verifies it: exit 0, N ok, the
-// target answered N more requests, microsocks logged N more connections
-// (or none for a configuration that must not use it).
+// target answered N more requests, and every microsocks on the
+// configuration's chain logged N more connections, each to the next hop
+// (the last: to the target), and every other one none (see checkHops).
 func (b *bench) runConnloop(ctx context.Context, c config, n int) (loopResult, error) {
 	before, err := b.targetCount()
 	if err != nil {
 		return loopResult{}, fmt.Errorf("target /count: %w", err)
 	}
-	msBefore := b.msLines.Load()
+	msBefore := b.snapshotHops()
 	argv := c.argv(n)
 	r := b.run(ctx, runTimeout, false, argv...)
 	if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
@@ -567,12 +696,8 @@ func (b *bench) runConnloop(ctx context.Context, c config, n int) (loopResult, e
 	if after-before != int64(n) {
 		return loopResult{}, fmt.Errorf("%s: the target answered %d requests, want %d", c.name, after-before, n)
 	}
-	want := int64(0)
-	if c.viaProxy {
-		want = int64(n)
-	}
-	if got := b.waitMicrosocks(msBefore+want) - msBefore; got != want {
-		return loopResult{}, fmt.Errorf("%s: microsocks logged %d connections, want %d", c.name, got, want)
+	if err := b.checkHops(c.name, c.route, msBefore, n); err != nil {
+		return loopResult{}, err
 	}
 	var lr loopResult
 	lr.wallMs = float64(r.wall) / 1e6
@@ -582,7 +707,7 @@ func (b *bench) runConnloop(ctx context.Context, c config, n int) (loopResult, e
 	if lr.p50Us, err = strconv.ParseFloat(kv["p50_us"], 64); err != nil {
 		return loopResult{}, fmt.Errorf("%s: bad connloop output %q", c.name, r.stdout)
 	}
-	b.logf("%-13s n=%d per_conn=%.2fµs p50=%.2fµs wall=%.1fms", c.name, n, lr.perConnUs, lr.p50Us, lr.wallMs)
+	b.logf("%-18s n=%d per_conn=%.2fµs p50=%.2fµs wall=%.1fms", c.name, n, lr.perConnUs, lr.p50Us, lr.wallMs)
 	return lr, nil
 }
 
@@ -626,8 +751,39 @@ func (b *bench) checks(ctx context.Context) error {
 		return fmt.Errorf("check: chainrun with a dead proxy port %d: the target still got %d request(s): a leak", bad, after-before)
 	}
 	b.logf("check: dead proxy port → exit %d, target untouched (%s)", ee.ExitCode(), strings.TrimSpace(r.stderr))
+	if b.opts.chainRuns > 0 {
+		// A strict chain whose middle hop is dead must fail too: a chain
+		// that skipped that hop would reach the target through hop 3.
+		argv := []string{b.opts.chainrun, "-q", "-x", "socks5://" + b.hops[0].addr,
+			"-x", fmt.Sprintf("socks5://%s:%d", proxyHost, bad), "-x", "socks5://" + b.hops[2].addr,
+			b.connloop, "plain", th, tp, "1"}
+		msBefore := b.snapshotHops()
+		if before, err = b.targetCount(); err != nil {
+			return fmt.Errorf("target /count: %w", err)
+		}
+		r := b.run(ctx, runTimeout, false, argv...)
+		if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
+			return r.err
+		}
+		if after, err = b.targetCount(); err != nil {
+			return fmt.Errorf("target /count: %w", err)
+		}
+		if !errors.As(r.err, &ee) {
+			return fmt.Errorf("check: chainrun through hop 1, a dead port %d, hop 3: want a failing connloop, got %v (stdout %q)", bad, r.err, r.stdout)
+		}
+		if after != before {
+			return fmt.Errorf("check: chainrun through hop 1, a dead port %d, hop 3: the target still got %d request(s): a hop was skipped", bad, after-before)
+		}
+		if got := b.hops[2].snapshot().total - msBefore[2].total; got != 0 {
+			return fmt.Errorf("check: chainrun through hop 1, a dead port %d, hop 3: hop 3 logged %d connection(s), want 0", bad, got)
+		}
+		b.logf("check: dead middle hop → exit %d, target untouched (%s)", ee.ExitCode(), strings.TrimSpace(r.stderr))
+	}
 	// Warm-up, verified like every measured run.
-	for _, c := range cfgs {
+	for i, c := range cfgs {
+		if b.runsOf(i) == 0 {
+			continue
+		}
 		if _, err := b.runConnloop(ctx, c, min(100, b.opts.n)); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
@@ -635,17 +791,31 @@ func (b *bench) checks(ctx context.Context) error {
 	return nil
 }
 
+// measureConnloop runs every configuration runsOf times, in rounds. A
+// configuration with fewer runs than there are rounds has them spread
+// evenly over the rounds; within a round the order is rotated, so that
+// drift on the machine hits every configuration alike.
 func (b *bench) measureConnloop(ctx context.Context) ([nConfigs][]loopResult, error) {
 	var res [nConfigs][]loopResult
 	cfgs := b.configs()
-	for i := 0; i < b.opts.runs; i++ {
-		for j := range nConfigs {
-			col := (i + j) % nConfigs // rotate the order: drift hits every configuration alike
-			lr, err := b.runConnloop(ctx, cfgs[col], b.opts.n)
+	rounds := 0
+	for c := range nConfigs {
+		rounds = max(rounds, b.runsOf(c))
+	}
+	for i := range rounds {
+		var active []int
+		for c := range nConfigs {
+			if k := b.runsOf(c); (i+1)*k/rounds > i*k/rounds {
+				active = append(active, c)
+			}
+		}
+		for j := range active {
+			c := active[(i+j)%len(active)]
+			lr, err := b.runConnloop(ctx, cfgs[c], b.opts.n)
 			if err != nil {
 				return res, err
 			}
-			res[col] = append(res[col], lr)
+			res[c] = append(res[c], lr)
 		}
 	}
 	return res, nil
@@ -660,8 +830,8 @@ func (b *bench) measureStartup(ctx context.Context) ([nCols][]float64, error) {
 		truePath = "/bin/true"
 	}
 	argv := map[int][]string{
-		colChainrun:    {b.opts.chainrun, "-q", "-x", fmt.Sprintf("socks5://%s:%d", proxyHost, b.proxyPort), "true"},
-		colProxychains: {b.opts.proxychains, "-q", "-f", b.pcConf, "true"},
+		colChainrun:    append(b.chainrunArgv(route(1)), "true"),
+		colProxychains: {b.opts.proxychains, "-q", "-f", b.pcConf[1], "true"},
 		colBare:        {truePath},
 	}
 	cols := []int{colChainrun, colProxychains, colBare}
@@ -743,6 +913,14 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64) strin
 		trapOnly[colChainrun] = append(trapOnly[colChainrun], lr.perConnUs)
 	}
 	trapOnly[colDirect] = perConn[colDirect]
+	var chains [nHops + 1][nCols][]float64 // chains[k]: per connection through k hops
+	for k := 2; k <= nHops; k++ {
+		for _, col := range []int{colChainrun, colProxychains} {
+			for _, lr := range conn[chainCfg(k, col)] {
+				chains[k][col] = append(chains[k][col], lr.perConnUs)
+			}
+		}
+	}
 	type row struct {
 		name   string
 		vals   [nCols][]float64
@@ -755,8 +933,13 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64) strin
 		{"added per connection over bare, µs (run − median bare)", overBare, 1, 0},
 		{fmt.Sprintf("connloop N=%d whole command, ms (start-up included)", b.opts.n), pick(func(l loopResult) float64 { return l.wallMs }), 1, 0},
 		{"per connection, µs, trap only: the client speaks SOCKS5 itself under chainrun, which lets the connect to the proxy through", trapOnly, 1, 0},
-		{"start-up: `… true` wall time, ms (bare = /bin/true)", start, 2, startupTarget},
 	}
+	if b.opts.chainRuns > 0 {
+		for k := 2; k <= nHops; k++ {
+			rows = append(rows, row{fmt.Sprintf("per connection, µs, %d-hop chain (connloop N=%d, %d runs)", k, b.opts.n, b.opts.chainRuns), chains[k], 1, perConnTarget})
+		}
+	}
+	rows = append(rows, row{"start-up: `… true` wall time, ms (bare = /bin/true)", start, 2, startupTarget})
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "| metric (median [min–max]; %d connloop runs, %d start-up runs) | %s | %s | %s | %s | chainrun÷proxychains4 | chainrun÷direct-SOCKS |\n",
 		b.opts.runs, b.opts.startupRuns, colNames[0], colNames[1], colNames[2], colNames[3])
@@ -810,6 +993,10 @@ func (b *bench) machineInfo(ctx context.Context) string {
 	fmt.Fprintf(&sb, "chainrun:    %s (%s)\n", version(b.opts.chainrun, "--version"), b.opts.chainrun)
 	fmt.Fprintf(&sb, "proxychains: %s %s, microsocks %s\n", filepath.Base(b.opts.proxychains), pkg("proxychains4"), pkg("microsocks"))
 	fmt.Fprintf(&sb, "command:     testdata/bench/run %s\n", strings.Join(os.Args[1:], " "))
-	fmt.Fprintf(&sb, "setup:       target %s, microsocks %s:%d, connloop N=%d\n", b.targetAddr, proxyHost, b.proxyPort, b.opts.n)
+	var hops []string
+	for _, h := range b.hops {
+		hops = append(hops, h.addr)
+	}
+	fmt.Fprintf(&sb, "setup:       target %s, microsocks hops %s, connloop N=%d\n", b.targetAddr, strings.Join(hops, " → "), b.opts.n)
 	return sb.String()
 }
