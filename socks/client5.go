@@ -40,17 +40,33 @@ import (
 // caller who wants a deadline of its own on conn should use a ctx without
 // one. Connect5 never closes conn.
 func Connect5(ctx context.Context, conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
+	var bound Addr
+	err := withContext(ctx, conn, proto5, func() (err error) {
+		bound, err = connect5(conn, dst, auth)
+		return err
+	})
+	if err != nil {
+		return Addr{}, err
+	}
+	return bound, nil
+}
+
+// withContext runs the client handshake run on conn under ctx, as Connect5
+// and Connect4 document: ctx's deadline goes on conn, a cancellation
+// unblocks conn's I/O, and either becomes an error that wraps ctx.Err().
+// conn's deadline is cleared before it returns.
+func withContext(ctx context.Context, conn net.Conn, proto string, run func() error) error {
 	if err := ctx.Err(); err != nil {
-		return Addr{}, fmt.Errorf("socks5: handshake not started: %w", err)
+		return fmt.Errorf("%s: handshake not started: %w", proto, err)
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	stop := watchContext(ctx, conn, hasDeadline, deadline)
-	bound, err := connect5(conn, dst, auth)
+	err := run()
 	stop()
 	if err == nil || !isTimeout(err) {
 		// A real answer from the proxy wins over a cancellation that came
 		// too late to matter.
-		return bound, err
+		return err
 	}
 	cerr := ctx.Err()
 	if cerr == nil && hasDeadline && !time.Now().Before(deadline) {
@@ -59,11 +75,11 @@ func Connect5(ctx context.Context, conn net.Conn, dst Addr, auth *Auth) (Addr, e
 	}
 	if cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
-			return Addr{}, fmt.Errorf("socks5: handshake with proxy timed out: %w", cerr)
+			return fmt.Errorf("%s: handshake with proxy timed out: %w", proto, cerr)
 		}
-		return Addr{}, fmt.Errorf("socks5: handshake with proxy cancelled: %w", cerr)
+		return fmt.Errorf("%s: handshake with proxy cancelled: %w", proto, cerr)
 	}
-	return Addr{}, err
+	return err
 }
 
 // watchContext puts ctx's deadline on conn and arranges for a cancellation
@@ -125,11 +141,11 @@ func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
 		greeting = append(greeting, byte(m))
 	}
 
-	if err := writeMsg(conn, greeting, "greeting"); err != nil {
+	if err := writeMsg(conn, greeting, proto5, "greeting"); err != nil {
 		return Addr{}, err
 	}
 	var sel [2]byte // VER METHOD
-	n, err := readFull(conn, sel[:], "proxy", "the method selection")
+	n, err := readFull(conn, sel[:], proto5, "proxy", "the method selection")
 	if n >= 1 && sel[0] != Version5 {
 		return Addr{}, clientVersionError("the method selection", sel[:n])
 	}
@@ -141,14 +157,14 @@ func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
 		return Addr{}, &AuthError{Method: method, Offered: offered}
 	case method == AuthNone:
 	case method == AuthUsernamePassword && auth != nil:
-		if err := writeMsg(conn, authMsg, "username/password"); err != nil {
+		if err := writeMsg(conn, authMsg, proto5, "username/password"); err != nil {
 			return Addr{}, err
 		}
 		var st [2]byte // VER STATUS
-		n, err := readFull(conn, st[:], "proxy", "the username/password status")
+		n, err := readFull(conn, st[:], proto5, "proxy", "the username/password status")
 		// RFC 1929 says version 1; some servers echo 5. Accept both.
 		if n >= 1 && st[0] != authVersion && st[0] != Version5 {
-			return Addr{}, versionError("the username/password status", authVersion, st[0])
+			return Addr{}, versionError(proto5, "the username/password status", authVersion, st[0])
 		}
 		if err != nil {
 			return Addr{}, err
@@ -160,7 +176,7 @@ func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
 		return Addr{}, &ProtocolError{Msg: "proxy chose authentication method " + method.String() + ", which was not offered"}
 	}
 
-	if err := writeMsg(conn, req, "CONNECT request"); err != nil {
+	if err := writeMsg(conn, req, proto5, "CONNECT request"); err != nil {
 		return Addr{}, err
 	}
 	return readReply(conn, "the CONNECT reply")
@@ -188,7 +204,7 @@ func userPassMsg(a *Auth) ([]byte, error) {
 // never comes.
 func readReply(conn net.Conn, what string) (Addr, error) {
 	var hdr [5]byte // VER REP RSV ATYP and the first address byte
-	n, err := readFull(conn, hdr[:], "proxy", what)
+	n, err := readFull(conn, hdr[:], proto5, "proxy", what)
 	if n >= 1 && hdr[0] != Version5 {
 		return Addr{}, clientVersionError(what, hdr[:n])
 	}
@@ -204,7 +220,7 @@ func readReply(conn net.Conn, what string) (Addr, error) {
 		return Addr{}, &ProtocolError{Msg: fmt.Sprintf("unknown address type 0x%02x in %s", hdr[3], what)}
 	}
 	var tail [MaxNameLen + 2]byte
-	if _, err := readFull(conn, tail[:tailLen], "proxy", what); err != nil {
+	if _, err := readFull(conn, tail[:tailLen], proto5, "proxy", what); err != nil {
 		return Addr{}, err
 	}
 	return parseAddr(hdr[3], hdr[4], tail[:tailLen]), nil
@@ -213,7 +229,7 @@ func readReply(conn net.Conn, what string) (Addr, error) {
 // clientVersionError is versionError for an answer from the proxy, with a
 // hint when the answer looks like HTTP.
 func clientVersionError(what string, got []byte) error {
-	e := versionError(what, Version5, got[0])
+	e := versionError(proto5, what, Version5, got[0])
 	if got[0] == 'H' && (len(got) < 2 || got[1] == 'T') {
 		e.Msg += " (the proxy answered in HTTP: is it an HTTP proxy?)"
 	}

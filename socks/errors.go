@@ -56,6 +56,40 @@ func (e *ReplyError) Unwrap() error {
 	return nil
 }
 
+// A Reply4Error is a SOCKS4 reply with a code other than Status4Granted.
+// errors.Is(err, errno) holds for the errno of Reply.Errno.
+type Reply4Error struct {
+	Reply Reply4
+}
+
+// Error describes the proxy's answer, e.g.
+// "socks4: request rejected or failed by proxy".
+func (e *Reply4Error) Error() string {
+	var s string
+	switch e.Reply {
+	case Status4Granted:
+		s = "proxy reported success"
+	case Status4Rejected:
+		s = "request rejected or failed by proxy"
+	case Status4NoIdentd:
+		s = "request rejected by proxy: it cannot reach identd on the client"
+	case Status4IdentMismatch:
+		s = "request rejected by proxy: identd on the client reports another user ID"
+	default:
+		s = "proxy sent " + e.Reply.String()
+	}
+	return "socks4: " + s
+}
+
+// Unwrap returns the errno of the reply, so that errors.Is(err,
+// syscall.ECONNREFUSED) and the like work.
+func (e *Reply4Error) Unwrap() error {
+	if errno := e.Reply.Errno(); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // An AuthError is a failed SOCKS5 authentication. Method is the method the
 // proxy chose: AuthNoAcceptableMethods when it accepts none of the offered
 // methods, AuthUsernamePassword when it rejected the credentials, in which
@@ -95,11 +129,18 @@ func (e *AuthError) Unwrap() []error {
 // like. errors.Is(err, syscall.EPROTO) holds.
 type ProtocolError struct {
 	Msg string
+
+	proto string // "socks4", "socks5" or "socks"; empty means "socks5"
 }
 
-// Error returns "socks5: protocol error: " followed by Msg.
+// Error returns "socks5: protocol error: " followed by Msg ("socks4: " for
+// a SOCKS4 or SOCKS4a message, "socks: " for an unknown version byte).
 func (e *ProtocolError) Error() string {
-	return "socks5: protocol error: " + e.Msg
+	proto := e.proto
+	if proto == "" {
+		proto = proto5
+	}
+	return proto + ": protocol error: " + e.Msg
 }
 
 // Unwrap returns syscall.EPROTO.
@@ -111,13 +152,14 @@ func (e *ProtocolError) Unwrap() error {
 // the handshake. errors.Is(err, syscall.ECONNRESET) holds, and so does
 // errors.Is(err, io.EOF) or io.ErrUnexpectedEOF, whichever the read returned.
 type closedError struct {
+	proto string // "socks4", "socks5" or "socks"
 	peer  string // "proxy" or "client"
 	stage string // what was being read, e.g. "the CONNECT reply"
 	err   error  // io.EOF or io.ErrUnexpectedEOF
 }
 
 func (e *closedError) Error() string {
-	return "socks5: " + e.peer + " closed the connection during the handshake (reading " + e.stage + ")"
+	return e.proto + ": " + e.peer + " closed the connection during the handshake (reading " + e.stage + ")"
 }
 
 func (e *closedError) Unwrap() []error {
@@ -127,9 +169,15 @@ func (e *closedError) Unwrap() []error {
 // invalidArgError is a request the client refuses to send, such as an empty
 // domain name. errors.Is(err, syscall.EINVAL) holds.
 type invalidArgError struct {
-	msg string
+	proto string // empty means "socks5"
+	msg   string
 }
 
-func (e *invalidArgError) Error() string { return "socks5: " + e.msg }
+func (e *invalidArgError) Error() string {
+	if e.proto == "" {
+		return proto5 + ": " + e.msg
+	}
+	return e.proto + ": " + e.msg
+}
 
 func (e *invalidArgError) Unwrap() error { return syscall.EINVAL }

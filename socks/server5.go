@@ -15,7 +15,9 @@ type ServerConfig struct {
 	// Credentials, when non-nil, is called to check RFC 1929
 	// username/password credentials. When nil, only AuthNone is accepted.
 	Credentials func(user, pass string) bool
-	// RequireAuth, when true and Credentials is non-nil, refuses AuthNone.
+	// RequireAuth, when true and Credentials is non-nil, refuses AuthNone
+	// and, in ServerHandshake, every SOCKS4 and SOCKS4a request (SOCKS4
+	// cannot carry a password).
 	RequireAuth bool
 }
 
@@ -24,7 +26,7 @@ type ServerConfig struct {
 // else no authentication when allowed, else AuthNoAcceptableMethods.
 func (cfg *ServerConfig) choose(offered []byte) AuthMethod {
 	canCheck := cfg != nil && cfg.Credentials != nil
-	mustAuth := canCheck && cfg.RequireAuth
+	mustAuth := cfg.passwordRequired()
 	var none, userPass bool
 	for _, m := range offered {
 		switch AuthMethod(m) {
@@ -43,14 +45,25 @@ func (cfg *ServerConfig) choose(offered []byte) AuthMethod {
 	return AuthNoAcceptableMethods
 }
 
-// A Request is a client's parsed SOCKS5 request.
+// A Request is a client's parsed SOCKS4, SOCKS4a or SOCKS5 request.
 type Request struct {
-	Command  Command
-	Dst      Addr
-	Username string // set when the client authenticated with a username
+	// Version is the protocol the client speaks: Version4 (SOCKS4 and
+	// SOCKS4a) or Version5. WriteReply answers in it.
+	Version byte
+	// Command is CmdConnect or CmdBind, or for SOCKS5 CmdUDPAssociate.
+	Command Command
+	// Dst is the destination: an IP address, or a name for SOCKS4a and
+	// the SOCKS5 domain address type.
+	Dst Addr
+	// Username is, for SOCKS5, the user who authenticated with a
+	// username and password (empty without authentication). For SOCKS4
+	// it is the USERID field, which the client asserts and nothing
+	// checks.
+	Username string
 }
 
-// ServerHandshake5 runs the server side of a SOCKS5 handshake on conn: it
+// ServerHandshake5 runs the server side of a SOCKS5 handshake on conn; a
+// server that also takes SOCKS4 clients calls ServerHandshake instead. It
 // reads the greeting (version byte included), picks an authentication
 // method according to cfg (a nil cfg accepts only AuthNone), checks the
 // username and password if that method was picked, and reads the request.
@@ -64,21 +77,30 @@ type Request struct {
 // match ErrAuth. ServerHandshake5 never closes conn and sets no deadline:
 // the caller should bound the handshake with conn.SetDeadline.
 func ServerHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
-	var hdr [2]byte // VER NMETHODS
-	n, err := readFull(conn, hdr[:], "client", "the greeting")
-	if n >= 1 && hdr[0] != Version5 {
-		return nil, versionError("the greeting", Version5, hdr[0])
+	var ver [1]byte
+	n, err := readFull(conn, ver[:], proto5, "client", "the greeting")
+	if n >= 1 && ver[0] != Version5 {
+		return nil, versionError(proto5, "the greeting", Version5, ver[0])
 	}
 	if err != nil {
 		return nil, err
 	}
-	var methods [255]byte
-	if _, err := readFull(conn, methods[:hdr[1]], "client", "the greeting"); err != nil {
+	return serverHandshake5(conn, cfg)
+}
+
+// serverHandshake5 is ServerHandshake5 after the version byte.
+func serverHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
+	var nmethods [1]byte
+	if _, err := readFull(conn, nmethods[:], proto5, "client", "the greeting"); err != nil {
 		return nil, err
 	}
-	offered := methods[:hdr[1]]
+	var methods [255]byte
+	offered := methods[:nmethods[0]]
+	if _, err := readFull(conn, offered, proto5, "client", "the greeting"); err != nil {
+		return nil, err
+	}
 	method := cfg.choose(offered)
-	if err := writeMsg(conn, []byte{Version5, byte(method)}, "method selection"); err != nil {
+	if err := writeMsg(conn, []byte{Version5, byte(method)}, proto5, "method selection"); err != nil {
 		return nil, err
 	}
 	if method == AuthNoAcceptableMethods {
@@ -92,16 +114,17 @@ func ServerHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 
 	var user string
 	if method == AuthUsernamePassword {
+		var err error
 		if user, err = serverUserPass(conn, cfg.Credentials); err != nil {
 			return nil, err
 		}
 	}
 
 	var req [5]byte // VER CMD RSV ATYP and the first address byte
-	n, err = readFull(conn, req[:], "client", "the request")
+	n, err := readFull(conn, req[:], proto5, "client", "the request")
 	if n >= 1 && req[0] != Version5 {
 		_ = WriteReply5(conn, StatusGeneralFailure, Addr{})
-		return nil, versionError("the request", Version5, req[0])
+		return nil, versionError(proto5, "the request", Version5, req[0])
 	}
 	if err != nil {
 		return nil, err
@@ -112,10 +135,10 @@ func ServerHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 		return nil, &ProtocolError{Msg: fmt.Sprintf("unknown address type 0x%02x in the request", req[3])}
 	}
 	var tail [MaxNameLen + 2]byte
-	if _, err := readFull(conn, tail[:tailLen], "client", "the request"); err != nil {
+	if _, err := readFull(conn, tail[:tailLen], proto5, "client", "the request"); err != nil {
 		return nil, err
 	}
-	r := &Request{Command: Command(req[1]), Dst: parseAddr(req[3], req[4], tail[:tailLen]), Username: user}
+	r := &Request{Version: Version5, Command: Command(req[1]), Dst: parseAddr(req[3], req[4], tail[:tailLen]), Username: user}
 	switch {
 	case r.Command < CmdConnect || r.Command > CmdUDPAssociate:
 		_ = WriteReply5(conn, StatusCommandNotSupported, Addr{})
@@ -132,22 +155,22 @@ func ServerHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 func serverUserPass(conn net.Conn, check func(user, pass string) bool) (string, error) {
 	const what = "the username/password request"
 	var hdr [2]byte // VER ULEN
-	n, err := readFull(conn, hdr[:], "client", what)
+	n, err := readFull(conn, hdr[:], proto5, "client", what)
 	if n >= 1 && hdr[0] != authVersion {
-		_ = writeMsg(conn, []byte{authVersion, 0x01}, "username/password status")
-		return "", versionError(what, authVersion, hdr[0])
+		_ = writeMsg(conn, []byte{authVersion, 0x01}, proto5, "username/password status")
+		return "", versionError(proto5, what, authVersion, hdr[0])
 	}
 	if err != nil {
 		return "", err
 	}
 	var buf [MaxNameLen + 1]byte
 	ulen := int(hdr[1])
-	if _, err := readFull(conn, buf[:ulen+1], "client", what); err != nil { // UNAME PLEN
+	if _, err := readFull(conn, buf[:ulen+1], proto5, "client", what); err != nil { // UNAME PLEN
 		return "", err
 	}
 	user := string(buf[:ulen])
 	plen := int(buf[ulen])
-	if _, err := readFull(conn, buf[:plen], "client", what); err != nil {
+	if _, err := readFull(conn, buf[:plen], proto5, "client", what); err != nil {
 		return "", err
 	}
 	pass := string(buf[:plen])
@@ -157,7 +180,7 @@ func serverUserPass(conn net.Conn, check func(user, pass string) bool) (string, 
 	if !ok {
 		status = 0x01
 	}
-	if err := writeMsg(conn, []byte{authVersion, status}, "username/password status"); err != nil {
+	if err := writeMsg(conn, []byte{authVersion, status}, proto5, "username/password status"); err != nil {
 		return "", err
 	}
 	if !ok {
@@ -177,7 +200,7 @@ func WriteReply5(conn net.Conn, r Reply, bound Addr) error {
 	if err != nil {
 		return err
 	}
-	return writeMsg(conn, msg, "reply")
+	return writeMsg(conn, msg, proto5, "reply")
 }
 
 // ReplyForError returns the reply a server should send when dialing the

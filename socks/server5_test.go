@@ -33,71 +33,71 @@ func TestServerHandshake5(t *testing.T) {
 			name: "no auth, CONNECT IPv4",
 			in:   cat(greetNone, req1234),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234},
 		},
 		{
 			name: "CONNECT IPv6",
 			in:   cat(greetNone, []byte{5, 1, 0, 4}, v6b[:], []byte{1, 0xbb}),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: Addr{IP: v6, Port: 443}},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: Addr{IP: v6, Port: 443}},
 		},
 		{
 			name: "CONNECT domain",
 			in:   cat(greetNone, []byte{5, 1, 0, 3}, lenStr("example.com"), []byte{1, 0xbb}),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: Addr{Name: "example.com", Port: 443}},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: Addr{Name: "example.com", Port: 443}},
 		},
 		{
 			name: "reserved byte not zero is tolerated",
 			in:   cat(greetNone, []byte{5, 1, 0x33, 1, 1, 2, 3, 4, 0, 80}),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234},
 		},
 		{
 			name: "BIND is the caller's to refuse",
 			in:   cat(greetNone, []byte{5, 2, 0, 1, 1, 2, 3, 4, 0, 80}),
 			out:  selNone,
-			want: &Request{Command: CmdBind, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdBind, Dst: dst1234},
 		},
 		{
 			name: "UDP ASSOCIATE is the caller's to refuse",
 			in:   cat(greetNone, []byte{5, 3, 0, 1, 0, 0, 0, 0, 0, 0}),
 			out:  selNone,
-			want: &Request{Command: CmdUDPAssociate, Dst: Addr{IP: netip.IPv4Unspecified()}},
+			want: &Request{Version: Version5, Command: CmdUDPAssociate, Dst: Addr{IP: netip.IPv4Unspecified()}},
 		},
 		{
 			name: "several methods offered, none picked",
 			in:   cat([]byte{5, 3, 1, 0x80, 0}, req1234),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234},
 		},
 		{
 			name: "credentials optional, client offers none",
 			cfg:  credsCfg,
 			in:   cat(greetNone, req1234),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234},
 		},
 		{
 			name: "credentials optional, client offers both",
 			cfg:  credsCfg,
 			in:   cat(greetAuth, upAlice, req1234),
 			out:  cat(selUP, upOK),
-			want: &Request{Command: CmdConnect, Dst: dst1234, Username: "alice"},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234, Username: "alice"},
 		},
 		{
 			name: "credentials required and given",
 			cfg:  requireCfg,
 			in:   cat(greetAuth, upAlice, req1234),
 			out:  cat(selUP, upOK),
-			want: &Request{Command: CmdConnect, Dst: dst1234, Username: "alice"},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234, Username: "alice"},
 		},
 		{
 			name: "RequireAuth without Credentials accepts no auth",
 			cfg:  &ServerConfig{RequireAuth: true},
 			in:   cat(greetAuth, req1234),
 			out:  selNone,
-			want: &Request{Command: CmdConnect, Dst: dst1234},
+			want: &Request{Version: Version5, Command: CmdConnect, Dst: dst1234},
 		},
 		{
 			name:    "credentials required, none given",
@@ -319,7 +319,7 @@ func TestRoundTrip(t *testing.T) {
 		for i, dst := range dsts {
 			bound := bounds[i]
 			for _, reply := range []Reply{StatusSucceeded, ReplyForError(syscall.EHOSTUNREACH)} {
-				client, server := net.Pipe()
+				client, server := pipeWithDeadline()
 				srvErr := make(chan error, 1)
 				go func() {
 					defer server.Close()
@@ -357,7 +357,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestRoundTripAuthRejected(t *testing.T) {
 	for _, auth := range []*Auth{nil, {Username: "alice", Password: "guess"}} {
-		client, server := net.Pipe()
+		client, server := pipeWithDeadline()
 		srvErr := make(chan error, 1)
 		go func() {
 			defer server.Close()

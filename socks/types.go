@@ -7,8 +7,14 @@ import (
 	"syscall"
 )
 
-// Version5 is the protocol version byte of SOCKS5 (RFC 1928).
-const Version5 = 0x05
+// The protocol version bytes: a client's first message starts with one.
+const (
+	Version4 = 0x04 // SOCKS4 and SOCKS4a
+	Version5 = 0x05 // SOCKS5 (RFC 1928)
+)
+
+// version4Reply is the VN byte of a SOCKS4 reply: 0, not 4.
+const version4Reply = 0x00
 
 // authVersion is the version byte of the RFC 1929 username/password
 // subnegotiation.
@@ -139,6 +145,47 @@ func (r Reply) Errno() syscall.Errno {
 	}
 	// StatusGeneralFailure, StatusNotAllowed, StatusConnectionRefused and
 	// codes the RFC does not define.
+	return syscall.ECONNREFUSED
+}
+
+// A Reply4 is the status code (the CD field) of a SOCKS4 or SOCKS4a reply.
+type Reply4 byte
+
+// The SOCKS4 reply codes.
+const (
+	Status4Granted       Reply4 = 0x5a // request granted
+	Status4Rejected      Reply4 = 0x5b // request rejected or failed
+	Status4NoIdentd      Reply4 = 0x5c // rejected: the server cannot reach identd on the client
+	Status4IdentMismatch Reply4 = 0x5d // rejected: identd and the client report different user IDs
+)
+
+// String returns the reply's meaning as the SOCKS4 protocol words it, or
+// "unknown reply 0x2a" for a code it does not define.
+func (r Reply4) String() string {
+	switch r {
+	case Status4Granted:
+		return "request granted"
+	case Status4Rejected:
+		return "request rejected or failed"
+	case Status4NoIdentd:
+		return "request rejected because SOCKS server cannot connect to identd on the client"
+	case Status4IdentMismatch:
+		return "request rejected because the client program and identd report different user-ids"
+	}
+	return "unknown reply 0x" + hex2(byte(r))
+}
+
+// Errno returns the error number a connect(2) through the proxy should fail
+// with when the proxy answers r: ECONNREFUSED for Status4Rejected and any
+// unknown code, EACCES for the two identd refusals. It returns 0 for
+// Status4Granted.
+func (r Reply4) Errno() syscall.Errno {
+	switch r {
+	case Status4Granted:
+		return 0
+	case Status4NoIdentd, Status4IdentMismatch:
+		return syscall.EACCES
+	}
 	return syscall.ECONNREFUSED
 }
 

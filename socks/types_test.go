@@ -1,6 +1,7 @@
 package socks
 
 import (
+	"errors"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -103,6 +104,38 @@ func TestAddrFromAddrPort(t *testing.T) {
 		}
 		if !got.IP.Is4() && tt.want.IP.Is4() {
 			t.Errorf("AddrFromAddrPort(%s) did not unmap", tt.in)
+		}
+	}
+}
+
+func TestReply4(t *testing.T) {
+	tests := []struct {
+		r     Reply4
+		text  string
+		errno syscall.Errno
+	}{
+		{Status4Granted, "request granted", 0},
+		{Status4Rejected, "request rejected or failed", syscall.ECONNREFUSED},
+		{Status4NoIdentd, "request rejected because SOCKS server cannot connect to identd on the client", syscall.EACCES},
+		{Status4IdentMismatch, "request rejected because the client program and identd report different user-ids", syscall.EACCES},
+		{Reply4(0x00), "unknown reply 0x00", syscall.ECONNREFUSED},
+		{Reply4(0x59), "unknown reply 0x59", syscall.ECONNREFUSED},
+		{Reply4(0x5e), "unknown reply 0x5e", syscall.ECONNREFUSED},
+		{Reply4(0xff), "unknown reply 0xff", syscall.ECONNREFUSED},
+	}
+	for _, tt := range tests {
+		if got := tt.r.String(); got != tt.text {
+			t.Errorf("Reply4(%#x).String() = %q, want %q", byte(tt.r), got, tt.text)
+		}
+		if got := tt.r.Errno(); got != tt.errno {
+			t.Errorf("Reply4(%#x).Errno() = %v, want %v", byte(tt.r), got, tt.errno)
+		}
+		err := error(&Reply4Error{Reply: tt.r})
+		if tt.errno != 0 && !errors.Is(err, tt.errno) {
+			t.Errorf("Reply4Error{%#x} does not match %v", byte(tt.r), tt.errno)
+		}
+		if tt.errno == 0 && errors.Unwrap(err) != nil {
+			t.Errorf("Reply4Error{%#x} unwraps to %v", byte(tt.r), errors.Unwrap(err))
 		}
 	}
 }

@@ -75,30 +75,38 @@ func parseAddr(atyp, b0 byte, tail []byte) Addr {
 	return Addr{Name: string(tail[:len(tail)-2]), Port: port}
 }
 
+// The protocol names that prefix error messages.
+const (
+	proto4   = "socks4" // SOCKS4 and SOCKS4a
+	proto5   = "socks5"
+	protoAny = "socks" // before the version byte says which
+)
+
 // readFull reads exactly len(buf) bytes from r and returns how many it got.
 // A connection closed by the peer (io.EOF, io.ErrUnexpectedEOF) becomes a
-// *closedError; any other error is wrapped with the stage, as is.
-func readFull(r io.Reader, buf []byte, peer, stage string) (int, error) {
+// *closedError; any other error is wrapped with the stage, as is. proto
+// ("socks4", "socks5") prefixes the error.
+func readFull(r io.Reader, buf []byte, proto, peer, stage string) (int, error) {
 	n, err := io.ReadFull(r, buf)
 	switch {
 	case err == nil:
 		return n, nil
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return n, &closedError{peer: peer, stage: stage, err: err}
+		return n, &closedError{proto: proto, peer: peer, stage: stage, err: err}
 	}
-	return n, fmt.Errorf("socks5: reading %s: %w", stage, err)
+	return n, fmt.Errorf("%s: reading %s: %w", proto, stage, err)
 }
 
 // writeMsg writes b in one call to w.
-func writeMsg(w io.Writer, b []byte, what string) error {
+func writeMsg(w io.Writer, b []byte, proto, what string) error {
 	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("socks5: sending %s: %w", what, err)
+		return fmt.Errorf("%s: sending %s: %w", proto, what, err)
 	}
 	return nil
 }
 
 // versionError reports a message that starts with the wrong version byte
 // got.
-func versionError(what string, want, got byte) *ProtocolError {
-	return &ProtocolError{Msg: fmt.Sprintf("version 0x%02x in %s, want 0x%02x", got, what, want)}
+func versionError(proto, what string, want, got byte) *ProtocolError {
+	return &ProtocolError{proto: proto, Msg: fmt.Sprintf("version 0x%02x in %s, want 0x%02x", got, what, want)}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ func (s *session) close() {
 
 // outcome is what the log line of one connection says.
 type outcome struct {
+	proto    string // socks4, socks4a or socks5, once known
 	user     string
 	dst      string
 	result   string
@@ -67,14 +69,8 @@ func (s *Server) serveConn(ctx context.Context, client net.Conn) {
 	}()
 
 	o := s.handle(ctx, sess, client)
-	if o.user == "" {
-		o.user = "-"
-	}
-	if o.dst == "" {
-		o.dst = "-"
-	}
-	s.logf("client=%s user=%s dst=%s result=%q up=%d down=%d ms=%.1f",
-		client.RemoteAddr(), o.user, o.dst, o.result, o.up, o.down,
+	s.logf("client=%s proto=%s user=%s dst=%s result=%q up=%d down=%d ms=%.1f",
+		client.RemoteAddr(), logValue(o.proto), logValue(o.user), logValue(o.dst), o.result, o.up, o.down,
 		float64(time.Since(start).Microseconds())/1000)
 }
 
@@ -82,14 +78,14 @@ func (s *Server) serveConn(ctx context.Context, client net.Conn) {
 func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o outcome) {
 	timeout := s.handshakeTimeout()
 	_ = client.SetDeadline(time.Now().Add(timeout))
-	req, err := socks.ServerHandshake5(client, s.Auth)
+	req, err := socks.ServerHandshake(client, s.Auth)
 	if err != nil {
 		o.result = handshakeResult(ctx, err)
 		return o
 	}
-	o.user, o.dst = req.Username, req.Dst.String()
+	o.proto, o.user, o.dst = protoName(req), req.Username, req.Dst.String()
 	if req.Command != socks.CmdConnect {
-		_ = socks.WriteReply5(client, socks.StatusCommandNotSupported, socks.Addr{})
+		_ = socks.WriteReply(client, req, socks.StatusCommandNotSupported, socks.Addr{})
 		o.result = req.Command.String() + " not supported"
 		return o
 	}
@@ -99,7 +95,7 @@ func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o 
 	if err != nil {
 		reply := socks.ReplyForError(err)
 		_ = client.SetDeadline(time.Now().Add(timeout))
-		_ = socks.WriteReply5(client, reply, socks.Addr{})
+		_ = socks.WriteReply(client, req, reply, socks.Addr{})
 		if ctx.Err() != nil {
 			o.result = "server shutting down"
 		} else {
@@ -116,7 +112,7 @@ func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o 
 		bound = socks.AddrFromAddrPort(a.AddrPort())
 	}
 	_ = client.SetDeadline(time.Now().Add(timeout))
-	if err := socks.WriteReply5(client, socks.StatusSucceeded, bound); err != nil {
+	if err := socks.WriteReply(client, req, socks.StatusSucceeded, bound); err != nil {
 		o.result = err.Error()
 		return o
 	}
@@ -132,6 +128,32 @@ func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o 
 		o.result = "ok"
 	}
 	return o
+}
+
+// protoName names the protocol of req for the log.
+func protoName(req *socks.Request) string {
+	switch {
+	case req.Version == socks.Version4 && req.Dst.Name != "":
+		return "socks4a"
+	case req.Version == socks.Version4:
+		return "socks4"
+	}
+	return "socks5"
+}
+
+// logValue makes a value that came from the client safe for a key=value
+// log line: "-" when empty, quoted when it has spaces, quotes, control
+// or non-ASCII bytes, as is otherwise.
+func logValue(v string) string {
+	if v == "" {
+		return "-"
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == '"' || c == '=' || c >= 0x7f {
+			return strconv.Quote(v)
+		}
+	}
+	return v
 }
 
 // handshakeResult words a failed handshake for the log.

@@ -1,6 +1,7 @@
-// Package socksserver is the SOCKS5 proxy behind `chainrun serve`: it
-// accepts clients, runs the SOCKS5 handshake, dials CONNECT destinations and
-// relays bytes both ways.
+// Package socksserver is the SOCKS proxy behind `chainrun serve`: it
+// accepts clients, runs the SOCKS4, SOCKS4a or SOCKS5 handshake (the
+// client's first byte says which, so all three share one port), dials
+// CONNECT destinations and relays bytes both ways.
 package socksserver
 
 import (
@@ -22,17 +23,20 @@ const (
 	DefaultMaxClients       = 1024
 )
 
-// Server is a SOCKS5 proxy server with CONNECT support. BIND and UDP
-// ASSOCIATE are answered with StatusCommandNotSupported. The zero Server is
-// ready to use; its fields must not change while Serve runs.
+// Server is a SOCKS4, SOCKS4a and SOCKS5 proxy server with CONNECT
+// support. BIND and UDP ASSOCIATE are refused (StatusCommandNotSupported
+// for SOCKS5, Status4Rejected for SOCKS4). The zero Server is ready to use;
+// its fields must not change while Serve runs.
 type Server struct {
 	// Auth says which authentication methods clients may use. Nil means
-	// no authentication.
+	// no authentication. When it requires a password, SOCKS4 and SOCKS4a
+	// clients are refused: they cannot send one.
 	Auth *socks.ServerConfig
 
-	// Dial connects to a CONNECT destination. It should return when ctx
-	// is done. Nil means a net.Dialer with DefaultDialTimeout, which
-	// resolves domain names on the server.
+	// Dial connects to a CONNECT destination: an IPv4 or IPv6 address, or
+	// a name (SOCKS4a, SOCKS5 domain addresses) that Dial resolves. It
+	// should return when ctx is done. Nil means a net.Dialer with
+	// DefaultDialTimeout, which resolves names on the server.
 	Dial func(ctx context.Context, dst socks.Addr) (net.Conn, error)
 
 	// HandshakeTimeout bounds the time from accepting a client to having
@@ -45,8 +49,9 @@ type Server struct {
 	// or less means DefaultMaxClients.
 	MaxClients int
 
-	// Logf, when non-nil, gets one line per connection (client, user,
-	// destination, result, bytes each way, duration) and accept errors.
+	// Logf, when non-nil, gets one line per connection (client, protocol,
+	// user, destination, result, bytes each way, duration) and accept
+	// errors. For SOCKS4 the user is the client's unchecked USERID.
 	// It is called from many goroutines at once.
 	Logf func(format string, args ...any)
 }
