@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -16,33 +18,59 @@ import (
 	"github.com/chainrun/chainrun/socks"
 )
 
-// Default timeouts.
+// Default timeouts (proxychains ships 8 s connect and 15 s read).
 const (
-	DefaultConnectTimeout   = 10 * time.Second
-	DefaultHandshakeTimeout = 15 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultReadTimeout    = 15 * time.Second
+	DefaultBudget         = 30 * time.Second
 )
 
-// Dialer negotiates a chain of proxies on a socket it is handed.
+// Dialer negotiates a chain of proxies, on a socket it is handed
+// (ConnectSocket, for traced programs) or on one of its own (Dial). It is
+// safe for concurrent use; what it learns about hops that are down, and the
+// round-robin position, is shared by all its connections.
 type Dialer struct {
-	// Chain is the hops in order; the first is reached directly.
+	// Chain is the list of hops.
 	Chain []*Proxy
+	// Mode says which hops of Chain a connection uses (default Strict).
+	Mode Mode
+	// ChainLen is the number of hops for Random and RoundRobin (default 2).
+	ChainLen int
 	// ConnectTimeout bounds the TCP connect to the first hop.
 	ConnectTimeout time.Duration
-	// HandshakeTimeout bounds each hop's whole exchange, which includes
-	// the hop's own connect onward.
-	HandshakeTimeout time.Duration
+	// ReadTimeout bounds each hop's handshake: the wait for its replies,
+	// its own connect onward included.
+	ReadTimeout time.Duration
+	// Budget bounds a whole connection, retries over other hops included.
+	Budget time.Duration
+
+	once  sync.Once
+	state *hopHealth
 }
 
-// IsFirstHop reports whether dst is an address of the first hop: a
-// program that talks to the proxy itself is let through, not looped.
-func (d *Dialer) IsFirstHop(dst netip.AddrPort) bool {
-	if len(d.Chain) == 0 {
-		return false
+// Route is the hops one connection went through, in order.
+type Route []*Proxy
+
+// String is the route for logs: "socks5://a:1080 -> http://b:3128".
+func (r Route) String() string {
+	parts := make([]string, len(r))
+	for i, p := range r {
+		parts[i] = p.String()
 	}
+	return strings.Join(parts, " -> ")
+}
+
+var errNoHopLeft = fmt.Errorf("no proxy left to try: %w", syscall.ECONNREFUSED)
+
+// IsProxy reports whether dst is the address of a hop: a program that
+// talks to a proxy itself is let through, not looped.
+func (d *Dialer) IsProxy(dst netip.AddrPort) bool {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap().WithZone(""), dst.Port())
-	for _, a := range d.Chain[0].Addrs() {
-		if a == dst {
-			return true
+	for _, p := range d.Chain {
+		for _, a := range p.Addrs() {
+			if a == dst {
+				return true
+			}
 		}
 	}
 	return false
@@ -51,66 +79,175 @@ func (d *Dialer) IsFirstHop(dst netip.AddrPort) bool {
 // ConnectSocket connects sock, a fresh TCP socket of the given family that
 // belongs to the traced program, through the chain to dst. sock is a
 // duplicate sharing the program's open file description; ConnectSocket
-// neither closes it nor leaves its O_NONBLOCK flag changed. On failure the
-// half-made connection is dissolved (connect AF_UNSPEC) so that the program
-// can try again on the same socket; the error names the hop and satisfies
-// errors.Is with the errno the program should see (see Errno).
-func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.AddrPort) (err error) {
-	if len(d.Chain) == 0 {
-		return fmt.Errorf("no proxy configured: %w", syscall.ECONNREFUSED)
-	}
+// neither closes it nor leaves its O_NONBLOCK flag changed. After a failed
+// attempt the half-made connection is dissolved (connect AF_UNSPEC), so the
+// next attempt, or the program, can connect the same socket again. The
+// error names the hop and satisfies errors.Is with the errno the program
+// should see (see Errno).
+func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.AddrPort) (Route, error) {
 	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
 	if err != nil {
-		return fmt.Errorf("F_GETFL: %w", err)
+		return nil, fmt.Errorf("F_GETFL: %w", err)
 	}
+	blocking := flags&unix.O_NONBLOCK == 0
 	// The handshake runs non-blocking, each wait bounded by poll(2); the
 	// program's mode comes back after.
-	if flags&unix.O_NONBLOCK == 0 {
+	if blocking {
 		if err := unix.SetNonblock(sock, true); err != nil {
-			return fmt.Errorf("O_NONBLOCK: %w", err)
+			return nil, fmt.Errorf("O_NONBLOCK: %w", err)
 		}
+		defer unix.SetNonblock(sock, false)
 	}
-	defer func() {
-		if flags&unix.O_NONBLOCK == 0 {
-			unix.SetNonblock(sock, false)
-		}
-		if err != nil {
-			dissolve(sock)
-		}
-	}()
-	conn := &pollConn{fd: sock}
-
-	first := d.Chain[0]
-	if err := d.connectFirst(ctx, conn, family, first); err != nil {
-		return fmt.Errorf("hop 1 (%s): %w", first, err)
-	}
-	if flags&unix.O_NONBLOCK == 0 {
+	route, err := d.attempts(ctx, socks.AddrFromAddrPort(dst),
+		func(Route) (int, int, error) { return sock, family, nil },
+		func(fd int) { dissolve(fd) })
+	if err == nil && blocking {
 		// Our non-blocking connect left the socket "connecting" until
 		// the next connect(): settle it now, so that a blocking program
 		// that calls connect() again gets EISCONN, as from the kernel.
 		// (A non-blocking program gets 0 then EISCONN, as from the
 		// kernel after EINPROGRESS.)
-		settle(sock, family, first)
+		settle(sock, family, route[0])
 	}
-	for i, hop := range d.Chain {
-		target := socks.AddrFromAddrPort(dst)
-		if i+1 < len(d.Chain) {
-			target = d.Chain[i+1].target()
+	return route, err
+}
+
+// Dial connects a socket of its own through the chain to dst, which may be
+// a host name for the last hop to resolve. chainrun serve uses it for its
+// upstream chain.
+func (d *Dialer) Dial(ctx context.Context, dst socks.Addr) (net.Conn, error) {
+	fd := -1
+	_, err := d.attempts(ctx, dst,
+		func(route Route) (int, int, error) {
+			addrs := route[0].Addrs()
+			if len(addrs) == 0 {
+				return -1, 0, fmt.Errorf("hop 1 (%s): not resolved: %w", route[0], syscall.EHOSTUNREACH)
+			}
+			family := unix.AF_INET6
+			if addrs[0].Addr().Is4() {
+				family = unix.AF_INET
+			}
+			s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return -1, 0, fmt.Errorf("socket: %w", err)
+			}
+			fd = s
+			return s, family, nil
+		},
+		func(s int) { unix.Close(s); fd = -1 })
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "chain")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// attempts runs the connection: it picks a route, negotiates it on the
+// socket open gives, and in the modes other than Strict tries again
+// without a hop that failed, until one works, the hops run out or the
+// budget does. failed undoes a failed attempt on its socket.
+func (d *Dialer) attempts(ctx context.Context, dst socks.Addr, open func(Route) (fd, family int, err error), failed func(fd int)) (Route, error) {
+	if len(d.Chain) == 0 {
+		return nil, fmt.Errorf("no proxy configured: %w", syscall.ECONNREFUSED)
+	}
+	ctx, cancel := context.WithTimeout(ctx, orDefault(d.Budget, DefaultBudget))
+	defer cancel()
+	exclude := map[*Proxy]bool{}
+	var lastErr error
+	for range d.Chain {
+		route, err := d.pick(exclude)
+		if err != nil {
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, err
+		}
+		fd, family, err := open(route)
+		if err != nil {
+			return route, err
+		}
+		herr := d.negotiate(ctx, fd, family, route, dst)
+		if herr == nil {
+			for _, p := range route {
+				d.health().markUp(p)
+			}
+			return route, nil
+		}
+		failed(fd)
+		lastErr = herr
+		if herr.blame == nil || d.Mode == Strict || ctx.Err() != nil {
+			return route, herr
+		}
+		d.health().markDown(herr.blame, time.Now())
+		exclude[herr.blame] = true
+	}
+	return nil, lastErr
+}
+
+// hopError is a failed negotiation: the hop whose handshake failed, and
+// the hop to blame for it (nil when the destination itself failed).
+type hopError struct {
+	index int // 1-based position in the route
+	hop   *Proxy
+	blame *Proxy
+	err   error
+}
+
+func (e *hopError) Error() string { return fmt.Sprintf("hop %d (%s): %v", e.index, e.hop, e.err) }
+func (e *hopError) Unwrap() error { return e.err }
+
+// negotiate connects fd to the route's first hop and has each hop connect
+// onward, the last one to dst.
+func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, dst socks.Addr) *hopError {
+	conn := &pollConn{fd: fd}
+	if err := d.connectFirst(ctx, conn, family, route[0]); err != nil {
+		return &hopError{index: 1, hop: route[0], blame: route[0], err: err}
+	}
+	for i, hop := range route {
+		target := dst
+		if i+1 < len(route) {
+			target = route[i+1].target()
 		}
 		if err := d.handshake(ctx, conn, hop, target); err != nil {
-			return fmt.Errorf("hop %d (%s): %w", i+1, hop, err)
+			blame := hop
+			if answeredByHop(err) {
+				// The hop is fine: what it could not reach is to blame.
+				blame = nil
+				if i+1 < len(route) {
+					blame = route[i+1]
+					err = fmt.Errorf("reaching hop %d (%s): %w", i+2, blame, err)
+				}
+			}
+			return &hopError{index: i + 1, hop: hop, blame: blame, err: err}
 		}
 	}
 	return nil
 }
 
+// answeredByHop reports whether err is a hop's well-formed refusal to
+// connect onward (as opposed to a hop that is down, mute or misconfigured).
+func answeredByHop(err error) bool {
+	if errors.Is(err, socks.ErrAuth) {
+		return false
+	}
+	var r5 *socks.ReplyError
+	var r4 *socks.Reply4Error
+	var rh *HTTPError
+	return errors.As(err, &r5) || errors.As(err, &r4) || errors.As(err, &rh)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
 // connectFirst makes the TCP connection to the first hop, trying its
 // addresses in turn, bounded by ConnectTimeout.
 func (d *Dialer) connectFirst(ctx context.Context, conn *pollConn, family int, hop *Proxy) error {
-	timeout := d.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
+	timeout := orDefault(d.ConnectTimeout, DefaultConnectTimeout)
 	var lastErr error = fmt.Errorf("no address of the proxy fits a socket of family %d: %w", family, syscall.ENETUNREACH)
 	for _, addr := range hop.Addrs() {
 		sa, err := encodeSockaddr(family, addr)
@@ -141,16 +278,26 @@ func (d *Dialer) connectFirst(ctx context.Context, conn *pollConn, family int, h
 
 // handshake asks hop to connect onward to target, over conn.
 func (d *Dialer) handshake(ctx context.Context, conn net.Conn, hop *Proxy, target socks.Addr) error {
-	timeout := d.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = DefaultHandshakeTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, orDefault(d.ReadTimeout, DefaultReadTimeout))
 	defer cancel()
 	switch hop.Scheme {
 	case SOCKS5, SOCKS5H:
 		_, err := socks.Connect5(ctx, conn, target, hop.Auth)
 		return err
+	case SOCKS4, SOCKS4A:
+		if hop.Scheme == SOCKS4 && (target.Name != "" || !target.IP.Unmap().Is4()) {
+			return fmt.Errorf("socks4 can reach only IPv4 addresses, not %s (use socks4a or socks5): %w", target, syscall.EAFNOSUPPORT)
+		}
+		if target.Name == "" && !target.IP.Unmap().Is4() {
+			return fmt.Errorf("socks4a cannot reach the IPv6 address %s (use socks5): %w", target, syscall.EAFNOSUPPORT)
+		}
+		userID := ""
+		if hop.Auth != nil {
+			userID = hop.Auth.Username
+		}
+		return socks.Connect4(ctx, conn, target, userID)
+	case HTTP:
+		return httpConnect(ctx, conn, target, hop.Auth)
 	}
 	return fmt.Errorf("unsupported scheme %q: %w", hop.Scheme, syscall.EPROTONOSUPPORT)
 }

@@ -109,7 +109,7 @@ func TestConnectSocketSuccess(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fd := programSocket(t, c.family, c.nonBlocking)
 			d := &Dialer{Chain: []*Proxy{fake.proxy(t, "")}}
-			if err := d.ConnectSocket(context.Background(), fd, c.family, dst); err != nil {
+			if _, err := d.ConnectSocket(context.Background(), fd, c.family, dst); err != nil {
 				t.Fatal(err)
 			}
 			if got := nonBlocking(t, fd); got != c.nonBlocking {
@@ -159,7 +159,7 @@ func TestConnectSocketAuth(t *testing.T) {
 		t.Run(c.userinfo, func(t *testing.T) {
 			fd := programSocket(t, unix.AF_INET, false)
 			d := &Dialer{Chain: []*Proxy{fake.proxy(t, c.userinfo)}}
-			err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+			_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
 			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
 				t.Fatalf("err = %v, want %v", err, c.wantErr)
 			}
@@ -207,9 +207,9 @@ func TestConnectSocketFailures(t *testing.T) {
 			}
 			for _, nb := range []bool{false, true} {
 				fd := programSocket(t, unix.AF_INET, nb)
-				d := &Dialer{Chain: []*Proxy{p}, HandshakeTimeout: 300 * time.Millisecond}
+				d := &Dialer{Chain: []*Proxy{p}, ReadTimeout: 300 * time.Millisecond}
 				start := time.Now()
-				err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+				_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
 				if err == nil {
 					t.Fatal("no error")
 				}
@@ -241,7 +241,7 @@ func TestConnectSocketCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err := d.ConnectSocket(ctx, fd, unix.AF_INET, dst)
+	_, err := d.ConnectSocket(ctx, fd, unix.AF_INET, dst)
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("err %v after %v: cancellation did not end the handshake", err, time.Since(start))
 	}
@@ -251,23 +251,25 @@ func TestConnectSocketWrongFamily(t *testing.T) {
 	p, _ := ParseProxy("socks5://[::1]:1080")
 	fd := programSocket(t, unix.AF_INET, false)
 	d := &Dialer{Chain: []*Proxy{p}}
-	err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+	_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
 	if Errno(err) != syscall.ENETUNREACH {
 		t.Fatalf("err %v (%v), want ENETUNREACH", err, Errno(err))
 	}
 }
 
-func TestIsFirstHop(t *testing.T) {
+func TestIsProxy(t *testing.T) {
 	p, _ := ParseProxy("socks5://10.77.0.1:1080")
-	d := &Dialer{Chain: []*Proxy{p}}
+	p2, _ := ParseProxy("http://10.77.0.3:3128")
+	d := &Dialer{Chain: []*Proxy{p, p2}}
 	for addr, want := range map[string]bool{
 		"10.77.0.1:1080":          true,
 		"[::ffff:10.77.0.1]:1080": true,
 		"10.77.0.1:1081":          false,
 		"10.77.0.2:1080":          false,
+		"10.77.0.3:3128":          true,
 	} {
-		if got := d.IsFirstHop(netip.MustParseAddrPort(addr)); got != want {
-			t.Errorf("IsFirstHop(%s) = %v, want %v", addr, got, want)
+		if got := d.IsProxy(netip.MustParseAddrPort(addr)); got != want {
+			t.Errorf("IsProxy(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

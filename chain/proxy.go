@@ -22,6 +22,12 @@ const (
 	SOCKS5 Scheme = "socks5"
 	// SOCKS5H hands names to the proxy to resolve (curl's socks5h://).
 	SOCKS5H Scheme = "socks5h"
+	// SOCKS4 reaches IPv4 addresses only.
+	SOCKS4 Scheme = "socks4"
+	// SOCKS4A also hands host names to the proxy (the 0.0.0.x convention).
+	SOCKS4A Scheme = "socks4a"
+	// HTTP is an HTTP proxy asked for a tunnel with CONNECT.
+	HTTP Scheme = "http"
 )
 
 const defaultSOCKSPort = 1080
@@ -54,9 +60,9 @@ func ParseProxy(raw string) (*Proxy, error) {
 	}
 	p := &Proxy{Scheme: Scheme(strings.ToLower(u.Scheme))}
 	switch p.Scheme {
-	case SOCKS5, SOCKS5H:
+	case SOCKS5, SOCKS5H, SOCKS4, SOCKS4A, HTTP:
 	default:
-		return nil, fmt.Errorf("proxy %q: unsupported scheme %q (supported: socks5, socks5h)", redactRaw(raw), u.Scheme)
+		return nil, fmt.Errorf("proxy %q: unsupported scheme %q (supported: socks5, socks5h, socks4, socks4a, http)", redactRaw(raw), u.Scheme)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("proxy %q: a proxy URL has no path, query or fragment", redactRaw(raw))
@@ -74,10 +80,15 @@ func ParseProxy(raw string) (*Proxy, error) {
 		p.Port = uint16(n)
 	}
 	if u.User != nil {
-		pass, _ := u.User.Password()
+		pass, hasPass := u.User.Password()
 		p.Auth = &socks.Auth{Username: u.User.Username(), Password: pass}
-		if len(p.Auth.Username) == 0 || len(p.Auth.Username) > 255 || len(pass) > 255 {
-			return nil, fmt.Errorf("proxy %q: SOCKS5 user name must be 1–255 bytes and password at most 255", redactRaw(raw))
+		switch {
+		case len(p.Auth.Username) == 0 || len(p.Auth.Username) > 255 || len(pass) > 255:
+			return nil, fmt.Errorf("proxy %q: the user name must be 1–255 bytes and the password at most 255", redactRaw(raw))
+		case (p.Scheme == SOCKS4 || p.Scheme == SOCKS4A) && hasPass:
+			return nil, fmt.Errorf("proxy %q: SOCKS4 carries a user id but no password", redactRaw(raw))
+		case p.Scheme == HTTP && strings.Contains(p.Auth.Username, ":"):
+			return nil, fmt.Errorf("proxy %q: an HTTP proxy user name cannot contain ':'", redactRaw(raw))
 		}
 	}
 	if ip, err := netip.ParseAddr(p.Host); err == nil {

@@ -245,7 +245,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("proxy that never answers", func(t *testing.T) {
-		out, errOut, code := e.run(t, "--handshake-timeout", "1s", "-x", e.socks(silentPort), p(t, "connect_block"), e.tp.TargetIP.String(), strconv.Itoa(targetPort))
+		out, errOut, code := e.run(t, "--read-timeout", "1s", "-x", e.socks(silentPort), p(t, "connect_block"), e.tp.TargetIP.String(), strconv.Itoa(targetPort))
 		if code != 3 || !strings.Contains(out, "connect: ETIMEDOUT") {
 			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 		}

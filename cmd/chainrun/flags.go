@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,17 +11,25 @@ import (
 )
 
 const runUsage = `Usage: chainrun [flags] [--] COMMAND [ARGS...]
-       chainrun serve [-l ADDR] [-u USER:PASS]...
+       chainrun serve [-l ADDR] [-u USER:PASS]... [-x URL]...  (see chainrun serve -h)
 
 Runs COMMAND with every TCP connection it and its children make sent
 through the proxy chain. No LD_PRELOAD: works for static and Go binaries.
 
 Flags (they end at the first argument that is not a flag):
-  -x, --proxy URL            add a hop: socks5://[user:pass@]host:port or
-                             socks5h://…; repeat for a chain, in order
+  -x, --proxy URL            add a hop: socks5://, socks5h://, socks4://,
+                             socks4a:// or http://[user:pass@]host[:port];
+                             repeat for a chain, in order
+      --chain MODE           strict (default): every hop in order;
+                             dynamic: in order, skipping hops that are down;
+                             random: --chain-len random hops;
+                             round-robin: --chain-len hops after the last used
+      --chain-len N          hops per connection for random and round-robin
+                             (default 2)
       --connect-timeout DUR  TCP connect to the first hop (default 10s)
-      --handshake-timeout DUR
-                             each hop's handshake (default 15s)
+      --read-timeout DUR     each hop's handshake, its connect onward
+                             included (default 15s)
+      --timeout DUR          a whole connection, retries included (default 30s)
   -v, --verbose              one line per connection on stderr
   -q, --quiet                no warnings, not even failed connections
   -h, --help                 this help
@@ -37,17 +46,20 @@ var (
 
 // runOptions is what the command line says for a run.
 type runOptions struct {
-	proxies          []*chain.Proxy
-	connectTimeout   time.Duration
-	handshakeTimeout time.Duration
-	verbose, quiet   bool
-	argv             []string
+	proxies        []*chain.Proxy
+	mode           chain.Mode
+	chainLen       int
+	connectTimeout time.Duration
+	readTimeout    time.Duration
+	budget         time.Duration
+	verbose, quiet bool
+	argv           []string
 }
 
 // parseRunArgs parses chainrun's flags up to the first argument that is
 // not a flag, so that `chainrun curl -v URL` gives -v to curl.
 func parseRunArgs(args []string) (*runOptions, error) {
-	o := &runOptions{connectTimeout: chain.DefaultConnectTimeout, handshakeTimeout: chain.DefaultHandshakeTimeout}
+	o := &runOptions{connectTimeout: chain.DefaultConnectTimeout, readTimeout: chain.DefaultReadTimeout, budget: chain.DefaultBudget}
 	i := 0
 	// value returns the flag's value: the text after "=", or the next argument.
 	value := func(name, inline string, hasInline bool) (string, error) {
@@ -88,7 +100,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 				return nil, err
 			}
 			o.proxies = append(o.proxies, p)
-		case "--connect-timeout", "--handshake-timeout":
+		case "--connect-timeout", "--read-timeout", "--timeout":
 			v, err := value(name, inline, hasInline)
 			if err != nil {
 				return nil, err
@@ -97,11 +109,32 @@ func parseRunArgs(args []string) (*runOptions, error) {
 			if err != nil || d <= 0 {
 				return nil, fmt.Errorf("flag %s: %q is not a positive duration such as 5s or 500ms", name, v)
 			}
-			if name == "--connect-timeout" {
+			switch name {
+			case "--connect-timeout":
 				o.connectTimeout = d
-			} else {
-				o.handshakeTimeout = d
+			case "--read-timeout":
+				o.readTimeout = d
+			default:
+				o.budget = d
 			}
+		case "--chain":
+			v, err := value(name, inline, hasInline)
+			if err != nil {
+				return nil, err
+			}
+			if o.mode, err = chain.ParseMode(v); err != nil {
+				return nil, err
+			}
+		case "--chain-len":
+			v, err := value(name, inline, hasInline)
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("flag --chain-len: %q is not a positive number", v)
+			}
+			o.chainLen = n
 		case "-v", "--verbose", "-q", "--quiet", "-h", "--help", "--version":
 			if hasInline {
 				return nil, fmt.Errorf("flag %s takes no value", name)
@@ -129,6 +162,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	}
 	if len(o.proxies) == 0 {
 		return nil, errors.New("no proxy given: add -x socks5://HOST:PORT")
+	}
+	if o.chainLen > len(o.proxies) {
+		return nil, fmt.Errorf("--chain-len %d is more than the %d proxies given", o.chainLen, len(o.proxies))
 	}
 	return o, nil
 }

@@ -24,6 +24,8 @@ func TestParseRunArgs(t *testing.T) {
 		{[]string{"-xsocks5://a:1", "-x", "socks5://b:2", "-q", "true"}, []string{"true"}, []string{"socks5://a:1", "socks5://b:2"}, false, true, 10 * time.Second},
 		{[]string{"--connect-timeout", "2s", "-x", "socks5://a:1", "sh", "-c", "exit 3"}, []string{"sh", "-c", "exit 3"}, []string{"socks5://a:1"}, false, false, 2 * time.Second},
 		{[]string{"-x", "socks5://a:1", "-", "x"}, []string{"-", "x"}, []string{"socks5://a:1"}, false, false, 10 * time.Second},
+		{[]string{"--chain=random", "--chain-len", "2", "-x", "socks4a://a:1", "-x", "http://u:p@[::1]:3128", "-x", "socks4://b", "curl"}, []string{"curl"},
+			[]string{"socks4a://a:1", "http://u:***@[::1]:3128", "socks4://b:1080"}, false, false, 10 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -60,7 +62,10 @@ func TestParseRunArgsErrors(t *testing.T) {
 		{[]string{"--bogus", "curl"}, "unknown flag --bogus"},
 		{[]string{"-vq", "curl"}, "unknown flag -vq"},
 		{[]string{"-v", "-q", "-x", "socks5://a:1", "curl"}, "contradict"},
-		{[]string{"-x", "http://a:1", "curl"}, "unsupported scheme"},
+		{[]string{"-x", "ftp://a:1", "curl"}, "unsupported scheme"},
+		{[]string{"--chain", "zigzag", "-x", "socks5://a:1", "curl"}, "unknown chain mode"},
+		{[]string{"--chain-len", "0", "-x", "socks5://a:1", "curl"}, "positive number"},
+		{[]string{"--chain-len", "3", "-x", "socks5://a:1", "-x", "socks5://b:1", "curl"}, "more than the 2 proxies"},
 		{[]string{"--connect-timeout", "soon", "-x", "socks5://a:1", "curl"}, "positive duration"},
 		{[]string{"-v=1", "curl"}, "takes no value"},
 	}

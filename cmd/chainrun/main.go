@@ -3,7 +3,7 @@
 // ptrace with a seccomp filter that stops it only at connect().
 //
 //	chainrun [flags] [--] COMMAND [ARGS…]
-//	chainrun serve [-l ADDR] [-u USER:PASS]…
+//	chainrun serve [-l ADDR] [-u USER:PASS]… [--users-file FILE] [-x URL]…
 package main
 
 import (

@@ -24,18 +24,18 @@ const startupTimeout = 10 * time.Second
 // runCommand runs opts.argv under the tracer and returns its exit status.
 func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 	logger := &connLog{out: log.New(stderr, "chainrun: ", 0), verbose: opts.verbose, quiet: opts.quiet}
-	rctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	err := opts.proxies[0].Resolve(rctx, net.DefaultResolver)
-	cancel()
-	if err != nil {
+	if err := resolveHops(ctx, opts.proxies, opts.mode, logger); err != nil {
 		fmt.Fprintf(stderr, "chainrun: %v\n", err)
 		return exitFailure
 	}
 	h := &connectHandler{
 		dialer: &chain.Dialer{
-			Chain:            opts.proxies,
-			ConnectTimeout:   opts.connectTimeout,
-			HandshakeTimeout: opts.handshakeTimeout,
+			Chain:          opts.proxies,
+			Mode:           opts.mode,
+			ChainLen:       opts.chainLen,
+			ConnectTimeout: opts.connectTimeout,
+			ReadTimeout:    opts.readTimeout,
+			Budget:         opts.budget,
 		},
 		log: logger,
 	}
@@ -46,6 +46,33 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 		return exitFailure
 	}
 	return code
+}
+
+// resolveHops looks up the hops that may be reached directly: the first in
+// strict mode (a failure is fatal), every hop in the other modes (a hop
+// whose name does not resolve here can still be reached through another).
+func resolveHops(ctx context.Context, hops []*chain.Proxy, mode chain.Mode, logger *connLog) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	if mode == chain.Strict {
+		return hops[0].Resolve(ctx, net.DefaultResolver)
+	}
+	resolved := 0
+	var firstErr error
+	for _, p := range hops {
+		if err := p.Resolve(ctx, net.DefaultResolver); err != nil {
+			logger.debugf("%v (it can only be reached through another hop)", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		resolved++
+	}
+	if resolved == 0 {
+		return firstErr
+	}
+	return nil
 }
 
 // connectHandler is the tracer's Handler: it routes each connect and
@@ -67,7 +94,7 @@ func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 		// refused rather than let through.
 		h.log.fail(c, "refused", fmt.Errorf("socket type %d protocol %d cannot be proxied", c.Info.Type, c.Info.Protocol), syscall.EACCES)
 		return tracer.Fail(syscall.EACCES), true
-	case h.dialer.IsFirstHop(c.Dst):
+	case h.dialer.IsProxy(c.Dst):
 		h.log.conn(c, "tcp", "direct (the proxy itself)")
 		return tracer.Allow(), true
 	}
@@ -77,30 +104,23 @@ func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 // Connect implements tracer.Handler: it negotiates the chain on the
 // program's socket.
 func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
-	err := h.dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, c.Dst)
+	route, err := h.dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, c.Dst)
 	if err != nil {
 		errno := chain.Errno(err)
-		h.log.fail(c, "via "+h.route(), err, errno)
+		via := "via " + route.String()
+		if route == nil {
+			via = "via " + chain.Route(h.dialer.Chain).String()
+		}
+		h.log.fail(c, via, err, errno)
 		return tracer.Fail(errno)
 	}
-	h.log.conn(c, "tcp", "via "+h.route()+" ok")
+	h.log.conn(c, "tcp", "via "+route.String()+" ok")
 	if c.Info.NonBlocking {
 		// What the kernel says for a non-blocking connect; the socket is
 		// already writable with SO_ERROR 0 when the program polls it.
 		return tracer.Fail(syscall.EINPROGRESS)
 	}
 	return tracer.Return(0)
-}
-
-func (h *connectHandler) route() string {
-	s := ""
-	for i, p := range h.dialer.Chain {
-		if i > 0 {
-			s += " -> "
-		}
-		s += p.String()
-	}
-	return s
 }
 
 // connLog writes chainrun's lines on stderr: failures unless quiet, every

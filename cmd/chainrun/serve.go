@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -8,33 +9,60 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/chainrun/chainrun/chain"
 	"github.com/chainrun/chainrun/internal/socksserver"
 	"github.com/chainrun/chainrun/socks"
 )
 
-const serveUsage = `Usage: chainrun serve [-l ADDR] [-u USER:PASS]... [-v|-q]
+const serveUsage = `Usage: chainrun serve [-l ADDR] [-u USER:PASS]... [--users-file FILE]
+                      [-x URL]... [flags]
 
-A small SOCKS5 server (CONNECT; no auth, or user/password when -u is given).
-  -l, --listen ADDR     where to listen (default 127.0.0.1:1080)
-  -u, --user USER:PASS  accept this user (repeatable); then a password is required
-  -v, --verbose         one line per connection
-  -q, --quiet           nothing but fatal errors
+A SOCKS server: SOCKS4, SOCKS4a and SOCKS5 (CONNECT) on one port. With -x it
+is a gateway: every connection goes on through that proxy chain.
+
+  -l, --listen ADDR            where to listen (default 127.0.0.1:1080)
+  -u, --user USER:PASS         accept this user (repeatable); a password is
+                               then required, so SOCKS4 clients are refused
+      --users-file FILE        users from FILE: one USER:PASS a line, blank
+                               lines and # comments allowed (repeatable)
+  -x, --proxy URL              send connections on through this hop:
+                               socks5://, socks5h://, socks4://, socks4a://
+                               or http://[user:pass@]host[:port];
+                               repeat for a chain, in order
+      --max-clients N          clients served at once (default 1024)
+      --handshake-timeout DUR  a client's time to make its request
+                               (default 10s)
+  -v, --verbose                one line per connection
+  -q, --quiet                  nothing but fatal errors
+  -h, --help                   this help
 `
 
 // serveOptions is what the command line says for serve.
 type serveOptions struct {
-	listen         string
-	users          map[string]string
-	verbose, quiet bool
+	listen           string
+	users            map[string]string
+	usersFiles       []string
+	proxies          []*chain.Proxy
+	maxClients       int
+	handshakeTimeout time.Duration
+	verbose, quiet   bool
 }
 
 func parseServeArgs(args []string) (*serveOptions, error) {
-	o := &serveOptions{listen: "127.0.0.1:1080", users: map[string]string{}}
+	o := &serveOptions{
+		listen:           "127.0.0.1:1080",
+		users:            map[string]string{},
+		maxClients:       socksserver.DefaultMaxClients,
+		handshakeTimeout: socksserver.DefaultHandshakeTimeout,
+	}
 	for i := 0; i < len(args); i++ {
 		name, inline, hasInline := strings.Cut(args[i], "=")
 		value := func() (string, error) {
@@ -62,11 +90,49 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 			if err != nil {
 				return nil, err
 			}
-			user, pass, ok := strings.Cut(v, ":")
-			if !ok || user == "" || len(user) > 255 || len(pass) > 255 {
-				return nil, errors.New("--user wants USER:PASS, each at most 255 bytes")
+			user, pass, err := parseUser(v)
+			if err != nil {
+				return nil, fmt.Errorf("--user: %v", err)
 			}
-			o.users[user] = pass
+			if err := o.addUser(user, pass); err != nil {
+				return nil, fmt.Errorf("--user: %v", err)
+			}
+		case "--users-file":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			o.usersFiles = append(o.usersFiles, v)
+		case "-x", "--proxy":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			p, err := chain.ParseProxy(v)
+			if err != nil {
+				return nil, err
+			}
+			o.proxies = append(o.proxies, p)
+		case "--max-clients":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("flag --max-clients: %q is not a positive number", v)
+			}
+			o.maxClients = n
+		case "--handshake-timeout":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("flag --handshake-timeout: %q is not a positive duration such as 5s or 500ms", v)
+			}
+			o.handshakeTimeout = d
 		case "-v", "--verbose":
 			o.verbose = true
 		case "-q", "--quiet":
@@ -83,6 +149,75 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	return o, nil
 }
 
+// parseUser splits USER:PASS, as given to -u or on a line of a users file.
+// The password may contain colons and spaces; the user name may not be
+// empty nor contain spaces or control characters.
+func parseUser(s string) (user, pass string, err error) {
+	user, pass, ok := strings.Cut(s, ":")
+	switch {
+	case !ok || user == "":
+		return "", "", errors.New("want USER:PASS")
+	case len(user) > socks.MaxNameLen || len(pass) > socks.MaxNameLen:
+		return "", "", fmt.Errorf("user name and password must be at most %d bytes each", socks.MaxNameLen)
+	case strings.IndexFunc(user, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return "", "", fmt.Errorf("user name %q has a space or a control character", user)
+	}
+	return user, pass, nil
+}
+
+// addUser adds a user; a user given twice is an error, not a silent
+// override.
+func (o *serveOptions) addUser(user, pass string) error {
+	if _, dup := o.users[user]; dup {
+		return fmt.Errorf("user %q is given more than once", user)
+	}
+	o.users[user] = pass
+	return nil
+}
+
+// loadUsersFile adds the users of the file name to o. It warns on warn
+// when others than the owner may read the file.
+func (o *serveOptions) loadUsersFile(name string, warn io.Writer) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("--users-file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o044 != 0 {
+		fmt.Fprintf(warn, "chainrun: warning: %s holds passwords and is readable by group or others (mode %04o); chmod 600 it\n",
+			name, fi.Mode().Perm())
+	}
+	return o.parseUsers(name, f)
+}
+
+// parseUsers adds the users listed in r, which comes from the file name:
+// one USER:PASS a line, as for -u; blank lines and lines whose first
+// non-blank character is # are skipped. The password is the rest of the
+// line, spaces included (but not a trailing CR). An error names the file
+// and the line.
+func (o *serveOptions) parseUsers(name string, r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if t := strings.TrimSpace(text); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		user, pass, err := parseUser(text)
+		if err == nil {
+			err = o.addUser(user, pass)
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s:%d: %v", name, line+1, err)
+	}
+	return nil
+}
+
 // serveMain runs `chainrun serve` until SIGINT or SIGTERM.
 func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseServeArgs(args)
@@ -92,10 +227,25 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "chainrun: %v\n", err)
+		fmt.Fprintln(stderr, "Try 'chainrun serve --help' for more information.")
 		return exitFailure
 	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "chainrun: serve: %v\n", err)
+		return exitFailure
+	}
+	warn := stderr
+	if o.quiet {
+		warn = io.Discard
+	}
+	for _, name := range o.usersFiles {
+		if err := o.loadUsersFile(name, warn); err != nil {
+			return fail(err)
+		}
+	}
+
 	logger := log.New(stderr, "chainrun serve: ", log.LstdFlags)
-	srv := &socksserver.Server{}
+	srv := &socksserver.Server{MaxClients: o.maxClients, HandshakeTimeout: o.handshakeTimeout}
 	if len(o.users) > 0 {
 		users := o.users
 		srv.Auth = &socks.ServerConfig{
@@ -109,26 +259,69 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if o.verbose {
 		srv.Logf = logger.Printf
 	}
+	if len(o.proxies) > 0 {
+		// Only the first hop is reached from here; each later hop is
+		// resolved by the hop before it.
+		rctx, cancel := context.WithTimeout(ctx, chain.DefaultConnectTimeout)
+		err := o.proxies[0].Resolve(rctx, net.DefaultResolver)
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+		dialer := &chain.Dialer{Chain: o.proxies}
+		srv.Dial = func(ctx context.Context, dst socks.Addr) (net.Conn, error) {
+			return dialer.Dial(ctx, dst)
+		}
+	}
+
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "chainrun: serve: %v\n", err)
-		return exitFailure
+		return fail(err)
+	}
+	if len(o.proxies) > 0 && loops(ln.Addr(), o.proxies[0]) {
+		ln.Close()
+		return fail(fmt.Errorf("the first hop %s is this server itself (%s): connections would loop", o.proxies[0], ln.Addr()))
 	}
 	if !o.quiet {
 		auth := "no authentication"
 		if srv.Auth != nil {
-			auth = fmt.Sprintf("%d user(s), password required", len(o.users))
+			auth = fmt.Sprintf("%d user(s), password required, SOCKS4 refused", len(o.users))
 		}
-		logger.Printf("SOCKS5 on %s (%s)", ln.Addr(), auth)
+		via := ""
+		if len(o.proxies) > 0 {
+			via = "; onward via " + chain.Route(o.proxies).String()
+		}
+		logger.Printf("SOCKS4/4a/5 on %s (%s%s)", ln.Addr(), auth, via)
 	}
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
 	defer stop()
 	if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(stderr, "chainrun: serve: %v\n", err)
-		return exitFailure
+		return fail(err)
 	}
 	if !o.quiet {
 		logger.Printf("stopped")
 	}
 	return exitOK
+}
+
+// loops reports whether hop is the listener at addr itself: the same port
+// on the same address, or on a loopback address when the listener takes
+// every address.
+func loops(addr net.Addr, hop *chain.Proxy) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	listen := ta.AddrPort()
+	lip := listen.Addr().Unmap()
+	for _, a := range hop.Addrs() {
+		if a.Port() != listen.Port() {
+			continue
+		}
+		ip := a.Addr().Unmap()
+		if ip == lip || (lip.IsUnspecified() && (ip.IsLoopback() || ip.IsUnspecified())) {
+			return true
+		}
+	}
+	return false
 }
