@@ -3,17 +3,15 @@ package chain
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/chainrun/chainrun/internal/handshake"
 	"github.com/chainrun/chainrun/socks"
 )
 
@@ -171,70 +169,9 @@ func httpConnect(ctx context.Context, conn net.Conn, target socks.Addr, auth *so
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("HTTP CONNECT not started: %w", err)
-	}
-	deadline, hasDeadline := ctx.Deadline()
-	stop := httpWatchContext(ctx, conn, hasDeadline, deadline)
-	err = httpHandshake(conn, req, auth != nil)
-	stop()
-	var ioErr *httpIOError
-	if err == nil || !errors.As(err, &ioErr) || !httpIsTimeout(ioErr.err) {
-		// A real answer from the proxy wins over a cancellation that
-		// came too late to matter.
-		return err
-	}
-	cerr := ctx.Err()
-	if cerr == nil && hasDeadline && !time.Now().Before(deadline) {
-		// conn's deadline fired a moment before ctx's timer did.
-		cerr = context.DeadlineExceeded
-	}
-	switch {
-	case cerr == nil:
-		return err // a deadline the caller set on conn
-	case errors.Is(cerr, context.DeadlineExceeded):
-		return fmt.Errorf("HTTP CONNECT handshake with proxy timed out: %w", cerr)
-	}
-	return fmt.Errorf("HTTP CONNECT handshake with proxy cancelled: %w", cerr)
-}
-
-// httpWatchContext puts ctx's deadline on conn and arranges for a
-// cancellation of ctx to unblock conn's I/O. The returned stop undoes both,
-// after waiting for a cancellation in progress.
-func httpWatchContext(ctx context.Context, conn net.Conn, hasDeadline bool, deadline time.Time) (stop func()) {
-	if hasDeadline {
-		_ = conn.SetDeadline(deadline) // a conn without deadlines just cannot time out
-	}
-	if ctx.Done() == nil {
-		return func() {
-			if hasDeadline {
-				_ = conn.SetDeadline(time.Time{})
-			}
-		}
-	}
-	fired := make(chan struct{})
-	stopAfter := context.AfterFunc(ctx, func() {
-		_ = conn.SetDeadline(time.Unix(1, 0))
-		close(fired)
+	return handshake.Run(ctx, conn, "HTTP CONNECT", func() error {
+		return httpHandshake(conn, req, auth != nil)
 	})
-	return func() {
-		interrupted := !stopAfter()
-		if interrupted {
-			<-fired
-		}
-		if hasDeadline || interrupted {
-			_ = conn.SetDeadline(time.Time{})
-		}
-	}
-}
-
-// httpIsTimeout reports whether err, an I/O error, is a deadline or timeout.
-func httpIsTimeout(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // httpConnectRequest builds the CONNECT request for target.

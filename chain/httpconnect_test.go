@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chainrun/chainrun/internal/handshake"
 	"github.com/chainrun/chainrun/socks"
 )
 
@@ -591,7 +592,7 @@ func TestHTTPConnectCancel(t *testing.T) {
 		conn, _ := startHTTPPeer(t, httpScript{hold: true})
 		_ = conn.Conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
 		err := httpConnect(context.Background(), conn, socks.Addr{Name: "t", Port: 1}, nil)
-		if !httpIsTimeout(err) || Errno(err) != syscall.ETIMEDOUT {
+		if !handshake.IsTimeout(err) || Errno(err) != syscall.ETIMEDOUT {
 			t.Errorf("err = %v (Errno %v), want a timeout", err, Errno(err))
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/chainrun/chainrun/internal/handshake"
 )
 
 // Connect4 performs a SOCKS4 CONNECT for dst over conn, which is already
@@ -34,7 +36,7 @@ func Connect4(ctx context.Context, conn net.Conn, dst Addr, userID string) error
 	if err != nil {
 		return err
 	}
-	return withContext(ctx, conn, proto4, func() error {
+	return handshake.Run(ctx, conn, proto4, func() error {
 		if err := writeMsg(conn, req, proto4, "CONNECT request"); err != nil {
 			return err
 		}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
+
+	"github.com/chainrun/chainrun/internal/handshake"
 )
 
 // ServerConfig says which authentication methods a server accepts.
@@ -222,7 +224,7 @@ func ReplyForError(err error) Reply {
 		return StatusNetworkUnreachable
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
 		return StatusHostUnreachable
-	case errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+	case errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, context.DeadlineExceeded), handshake.IsTimeout(err):
 		return StatusTTLExpired
 	case errors.As(err, &dnsErr):
 		return StatusHostUnreachable
