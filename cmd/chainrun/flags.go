@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -60,99 +59,64 @@ type runOptions struct {
 // not a flag, so that `chainrun curl -v URL` gives -v to curl.
 func parseRunArgs(args []string) (*runOptions, error) {
 	o := &runOptions{connectTimeout: chain.DefaultConnectTimeout, readTimeout: chain.DefaultReadTimeout, budget: chain.DefaultBudget}
-	i := 0
-	// value returns the flag's value: the text after "=", or the next argument.
-	value := func(name, inline string, hasInline bool) (string, error) {
-		if hasInline {
-			return inline, nil
-		}
-		if i+1 >= len(args) {
-			return "", fmt.Errorf("flag %s needs a value", name)
-		}
-		i++
-		return args[i], nil
-	}
-	for ; i < len(args); i++ {
-		a := args[i]
+	c := &cmdline{args: args}
+	for ; c.i < len(args); c.i++ {
+		a := args[c.i]
 		if a == "--" {
-			i++
+			c.i++
 			break
 		}
 		if a == "-" || !strings.HasPrefix(a, "-") {
 			break
 		}
-		name, inline, hasInline := strings.Cut(a, "=")
-		if !strings.HasPrefix(a, "--") && len(a) > 2 && !hasInline {
+		c.name, c.inline, c.hasInline = strings.Cut(a, "=")
+		if !strings.HasPrefix(a, "--") && len(a) > 2 && !c.hasInline {
 			// -xURL: a short flag with its value attached.
-			name, inline, hasInline = a[:2], a[2:], true
-			if name != "-x" {
+			c.name, c.inline, c.hasInline = a[:2], a[2:], true
+			if c.name != "-x" {
 				return nil, fmt.Errorf("unknown flag %s", a)
 			}
 		}
-		switch name {
+		var err error
+		switch c.name {
 		case "-x", "--proxy":
-			v, err := value(name, inline, hasInline)
-			if err != nil {
-				return nil, err
+			var p *chain.Proxy
+			if p, err = c.proxy(); err == nil {
+				o.proxies = append(o.proxies, p)
 			}
-			p, err := chain.ParseProxy(v)
-			if err != nil {
-				return nil, err
-			}
-			o.proxies = append(o.proxies, p)
-		case "--connect-timeout", "--read-timeout", "--timeout":
-			v, err := value(name, inline, hasInline)
-			if err != nil {
-				return nil, err
-			}
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("flag %s: %q is not a positive duration such as 5s or 500ms", name, v)
-			}
-			switch name {
-			case "--connect-timeout":
-				o.connectTimeout = d
-			case "--read-timeout":
-				o.readTimeout = d
-			default:
-				o.budget = d
-			}
+		case "--connect-timeout":
+			o.connectTimeout, err = c.duration()
+		case "--read-timeout":
+			o.readTimeout, err = c.duration()
+		case "--timeout":
+			o.budget, err = c.duration()
 		case "--chain":
-			v, err := value(name, inline, hasInline)
-			if err != nil {
-				return nil, err
-			}
-			if o.mode, err = chain.ParseMode(v); err != nil {
-				return nil, err
+			var v string
+			if v, err = c.value(); err == nil {
+				o.mode, err = chain.ParseMode(v)
 			}
 		case "--chain-len":
-			v, err := value(name, inline, hasInline)
-			if err != nil {
-				return nil, err
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return nil, fmt.Errorf("flag --chain-len: %q is not a positive number", v)
-			}
-			o.chainLen = n
-		case "-v", "--verbose", "-q", "--quiet", "-h", "--help", "--version":
-			if hasInline {
-				return nil, fmt.Errorf("flag %s takes no value", name)
-			}
-			switch name {
-			case "-v", "--verbose":
-				o.verbose = true
-			case "-q", "--quiet":
-				o.quiet = true
-			case "-h", "--help":
+			o.chainLen, err = c.positive()
+		case "-v", "--verbose":
+			o.verbose, err = true, c.noValue()
+		case "-q", "--quiet":
+			o.quiet, err = true, c.noValue()
+		case "-h", "--help":
+			if err = c.noValue(); err == nil {
 				return nil, errHelp
-			case "--version":
+			}
+		case "--version":
+			if err = c.noValue(); err == nil {
 				return nil, errVersion
 			}
 		default:
-			return nil, fmt.Errorf("unknown flag %s", name)
+			return nil, fmt.Errorf("unknown flag %s", c.name)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
+	i := c.i
 	o.argv = args[i:]
 	if o.verbose && o.quiet {
 		return nil, errors.New("-v and -q contradict each other")

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,90 +62,67 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 		maxClients:       socksserver.DefaultMaxClients,
 		handshakeTimeout: socksserver.DefaultHandshakeTimeout,
 	}
-	for i := 0; i < len(args); i++ {
-		name, inline, hasInline := strings.Cut(args[i], "=")
-		value := func() (string, error) {
-			if hasInline {
-				return inline, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("flag %s needs a value", name)
-			}
-			i++
-			return args[i], nil
-		}
-		switch name {
+	c := &cmdline{args: args}
+	for ; c.i < len(args); c.i++ {
+		c.name, c.inline, c.hasInline = strings.Cut(args[c.i], "=")
+		var err error
+		switch c.name {
 		case "-l", "--listen":
-			v, err := value()
-			if err != nil {
-				return nil, err
+			var v string
+			if v, err = c.value(); err == nil {
+				if _, _, perr := net.SplitHostPort(v); perr != nil {
+					err = fmt.Errorf("--listen %q: %v", v, perr)
+				}
+				o.listen = v
 			}
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return nil, fmt.Errorf("--listen %q: %v", v, err)
-			}
-			o.listen = v
 		case "-u", "--user":
-			v, err := value()
-			if err != nil {
-				return nil, err
-			}
-			user, pass, err := parseUser(v)
-			if err != nil {
-				return nil, fmt.Errorf("--user: %v", err)
-			}
-			if err := o.addUser(user, pass); err != nil {
-				return nil, fmt.Errorf("--user: %v", err)
+			var v string
+			if v, err = c.value(); err == nil {
+				err = addUserFlag(o, v)
 			}
 		case "--users-file":
-			v, err := value()
-			if err != nil {
-				return nil, err
+			var v string
+			if v, err = c.value(); err == nil {
+				o.usersFiles = append(o.usersFiles, v)
 			}
-			o.usersFiles = append(o.usersFiles, v)
 		case "-x", "--proxy":
-			v, err := value()
-			if err != nil {
-				return nil, err
+			var p *chain.Proxy
+			if p, err = c.proxy(); err == nil {
+				o.proxies = append(o.proxies, p)
 			}
-			p, err := chain.ParseProxy(v)
-			if err != nil {
-				return nil, err
-			}
-			o.proxies = append(o.proxies, p)
 		case "--max-clients":
-			v, err := value()
-			if err != nil {
-				return nil, err
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return nil, fmt.Errorf("flag --max-clients: %q is not a positive number", v)
-			}
-			o.maxClients = n
+			o.maxClients, err = c.positive()
 		case "--handshake-timeout":
-			v, err := value()
-			if err != nil {
-				return nil, err
-			}
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("flag --handshake-timeout: %q is not a positive duration such as 5s or 500ms", v)
-			}
-			o.handshakeTimeout = d
+			o.handshakeTimeout, err = c.duration()
 		case "-v", "--verbose":
-			o.verbose = true
+			o.verbose, err = true, c.noValue()
 		case "-q", "--quiet":
-			o.quiet = true
+			o.quiet, err = true, c.noValue()
 		case "-h", "--help":
 			return nil, errHelp
 		default:
-			return nil, fmt.Errorf("serve: unknown argument %s", args[i])
+			return nil, fmt.Errorf("serve: unknown argument %s", args[c.i])
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if o.verbose && o.quiet {
 		return nil, errors.New("-v and -q contradict each other")
 	}
 	return o, nil
+}
+
+// addUserFlag adds the user of a --user USER:PASS flag.
+func addUserFlag(o *serveOptions, v string) error {
+	user, pass, err := parseUser(v)
+	if err == nil {
+		err = o.addUser(user, pass)
+	}
+	if err != nil {
+		return fmt.Errorf("--user: %v", err)
+	}
+	return nil
 }
 
 // parseUser splits USER:PASS, as given to -u or on a line of a users file.
