@@ -22,11 +22,14 @@ deps:
 	@tools/apt-deps.sh $(APT_PACKAGES)
 	@$(GO) mod download
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOARCH=arm64 $(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # The whole suite: unit tests, tracer tests and the end-to-end tests in
 # network namespaces (those need root; under CI=true they fail instead of

@@ -179,7 +179,7 @@ func TestServerHandshake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newBufConn(cat(tt.in, []byte("EXTRA")))
 			got, err := ServerHandshake(c, tt.cfg)
-			if string(c.out.Bytes()) != string(tt.out) {
+			if c.out.String() != string(tt.out) {
 				t.Errorf("server sent\n\t% x\nwant\n\t% x", c.out.Bytes(), tt.out)
 			}
 			if tt.want != nil {
@@ -307,7 +307,7 @@ func TestWriteReply(t *testing.T) {
 			t.Errorf("WriteReply(v%d, %v, %v): %v", tt.req.Version, tt.r, tt.bound, err)
 			continue
 		}
-		if string(c.out.Bytes()) != string(tt.want) {
+		if c.out.String() != string(tt.want) {
 			t.Errorf("WriteReply(v%d, %v, %v) sent % x, want % x", tt.req.Version, tt.r, tt.bound, c.out.Bytes(), tt.want)
 		}
 	}

@@ -180,7 +180,7 @@ func TestServerHandshake5(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newBufConn(cat(tt.in, []byte("EXTRA")))
 			got, err := ServerHandshake5(c, tt.cfg)
-			if string(c.out.Bytes()) != string(tt.out) {
+			if c.out.String() != string(tt.out) {
 				t.Errorf("server sent\n\t% x\nwant\n\t% x", c.out.Bytes(), tt.out)
 			}
 			if tt.want != nil {
@@ -242,7 +242,7 @@ func TestWriteReply5(t *testing.T) {
 			t.Errorf("WriteReply5(%v, %v): %v", tt.r, tt.bound, err)
 			continue
 		}
-		if string(c.out.Bytes()) != string(tt.want) {
+		if c.out.String() != string(tt.want) {
 			t.Errorf("WriteReply5(%v, %v) sent % x, want % x", tt.r, tt.bound, c.out.Bytes(), tt.want)
 		}
 	}

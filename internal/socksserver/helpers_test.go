@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,14 +173,4 @@ func waitGoroutines(t *testing.T, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// field returns the value of key=value in a log line.
-func field(line, key string) string {
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -122,12 +122,7 @@ func command(ctx context.Context, ns string, argv []string) *exec.Cmd {
 	if ns != "" {
 		full = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
-	var cmd *exec.Cmd
-	if ctx != nil {
-		cmd = exec.CommandContext(ctx, full[0], full[1:]...)
-	} else {
-		cmd = exec.Command(full[0], full[1:]...)
-	}
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Do not block forever on output pipes held by escaped grandchildren.
 	cmd.WaitDelay = 2 * time.Second
@@ -156,7 +151,7 @@ func startProc(t testing.TB, ns string, argv []string) *Proc {
 		t.Fatal("testnet: Start without a command")
 	}
 	p := &Proc{argv: argv, ns: ns, done: make(chan struct{})}
-	p.cmd = command(nil, ns, argv)
+	p.cmd = command(context.Background(), ns, argv)
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out // the same writer: one pipe, writes in order
 	if err := p.cmd.Start(); err != nil {

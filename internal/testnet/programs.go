@@ -312,12 +312,12 @@ func pruneStale(dir string, age time.Duration) {
 	}
 }
 
-// goTool returns the go command: from $PATH, else from GOROOT.
+// goTool returns the go command: from $PATH, else where Go installs itself.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "/usr/local/go/bin/go"
 }
 
 // checkStatic fails unless the ELF file at path is statically linked (no
