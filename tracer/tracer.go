@@ -142,42 +142,64 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 	goAhead.Close()
 
 	// While no connect is being negotiated, this thread waits for the
-	// tracees itself: a stop wakes it directly. While one is, a waiter
-	// goroutine takes over wait4 (one call per token) so that this thread
-	// can also hear the negotiations' results.
-	tokens := make(chan struct{})
-	events := make(chan waitEvent)
-	go waiter(tokens, events)
-	defer close(tokens)
-	waiting := false // the waiter holds a token
+	// tracees in wait4: a stop wakes it directly. While one is, it waits
+	// for the negotiations' results and looks for stops in between
+	// (wait4 WNOHANG), at an interval that starts short and backs off:
+	// a result is applied the moment it arrives, with no hand-off between
+	// threads, and a stop waits at most maxPollInterval.
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	interval := minPollInterval
 	for {
-		var ev waitEvent
-		if l.pending == 0 && !waiting {
-			ev = wait()
-		} else {
-			if !waiting {
-				tokens <- struct{}{}
-				waiting = true
+		if l.pending == 0 {
+			ev := wait(0)
+			if ev.done {
+				return l.finishRun()
 			}
-			select {
-			case ev = <-events:
-				waiting = false
-			case r := <-l.results:
-				l.onResult(r)
-				continue
-			}
+			l.onEvent(ctx, ev)
+			interval = minPollInterval
+			continue
 		}
-		if ev.done {
-			for _, p := range l.procs {
-				unix.Close(p.pidfd)
-			}
-			if l.exitCode < 0 {
-				return ExitFailure, errors.New("lost track of the command")
-			}
-			return l.exitCode, nil
+		timer.Reset(interval)
+		select {
+		case r := <-l.results:
+			timer.Stop()
+			l.onResult(r)
+			interval = minPollInterval
+		case <-timer.C:
+			interval = min(2*interval, maxPollInterval)
 		}
-		l.onEvent(ctx, ev)
+		for l.pending > 0 {
+			ev := wait(unix.WNOHANG)
+			if ev.done {
+				return l.finishRun()
+			}
+			if ev.tid <= 0 {
+				break
+			}
+			l.onEvent(ctx, ev)
+			interval = minPollInterval
+		}
 	}
+}
+
+// How often the tracer thread looks for stops while a connect is being
+// negotiated.
+const (
+	minPollInterval = 50 * time.Microsecond
+	maxPollInterval = time.Millisecond
+)
+
+// finishRun closes what the run holds and returns the command's status.
+func (l *loop) finishRun() (int, error) {
+	for _, p := range l.procs {
+		unix.Close(p.pidfd)
+	}
+	if l.exitCode < 0 {
+		return ExitFailure, errors.New("lost track of the command")
+	}
+	return l.exitCode, nil
 }
 
 // spawn starts the stub, which waits for one byte on its pipe before it
@@ -210,11 +232,11 @@ func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
 }
 
 // wait returns the next wait status of any tracee, or done when none is
-// left (ECHILD). wait4 on __WALL works from any thread of the process.
-func wait() waitEvent {
+// left (ECHILD). With WNOHANG it returns tid 0 when no tracee has news.
+func wait(flags int) waitEvent {
 	for {
 		var ws unix.WaitStatus
-		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		tid, err := unix.Wait4(-1, &ws, unix.WALL|flags, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -222,13 +244,6 @@ func wait() waitEvent {
 			return waitEvent{done: true}
 		}
 		return waitEvent{tid: tid, status: ws}
-	}
-}
-
-// waiter calls wait once for each token it receives.
-func waiter(tokens <-chan struct{}, events chan<- waitEvent) {
-	for range tokens {
-		events <- wait()
 	}
 }
 
