@@ -3,6 +3,7 @@ package testnet
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	osuser "os/user"
 	"path/filepath"
@@ -137,12 +138,53 @@ socks block {
 // missing.
 func (tp *Topology) StartSSHSocks(t testing.TB, port int) *Proc {
 	t.Helper()
-	sshd := NeedCommand(t, "sshd")
 	ssh := NeedCommand(t, "ssh")
+	checkPort(t, port)
+	sshPort := tp.freePort(t, tp.Proxy, "127.0.0.1")
+	srv := tp.startSSHD(t, tp.Proxy, hostPort("127.0.0.1", sshPort), "ssh -D", "")
+
+	listen := hostPort(tp.ProxyClientSideIP.String(), port)
+	cli := tp.Start(t, tp.Proxy, ssh, "-F", "/dev/null", "-N",
+		"-D", listen, "-p", strconv.Itoa(sshPort), "-i", srv.userKey,
+		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+srv.knownHosts,
+		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no",
+		"-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+		"-o", "ServerAliveInterval=0", "-o", "LogLevel=ERROR",
+		"root@127.0.0.1")
+	tp.waitProcListen(t, cli, tp.Proxy, listen, startTimeout)
+	return cli
+}
+
+// privateSSHD is an sshd started by [Topology.startSSHD].
+type privateSSHD struct {
+	proc       *Proc  // the sshd (under unshare and sh, which exec it)
+	dir        string // its temporary directory: configuration, keys, pid file
+	userKey    string // the private key of the throwaway key pair root logs in with
+	knownHosts string // a known_hosts file that trusts its host key at its address
+}
+
+// startSSHD starts an sshd of its own in namespace ns listening on addr (an
+// IP literal and a port, "127.0.0.1:2222", "[fd78::2]:22") and waits until
+// it accepts connections: own configuration (a comment line naming purpose,
+// then extraConf appended), own ed25519 host key, no PAM, StrictModes no,
+// only public-key authentication, for root with a throwaway key pair, all in
+// a temporary directory. It runs in a mount namespace of its own with a
+// tmpfs on /run and a private /etc/shadow, as [Topology.StartSSHSocks]
+// describes. It calls [Unavailable] when sshd or ssh-keygen (packages
+// openssh-server, openssh-client) or unshare and mount (util-linux) are
+// missing.
+func (tp *Topology) startSSHD(t testing.TB, ns, addr, purpose, extraConf string) privateSSHD {
+	t.Helper()
+	sshd := NeedCommand(t, "sshd")
 	keygen := NeedCommand(t, "ssh-keygen")
 	NeedCommand(t, "unshare")
 	NeedCommand(t, "mount")
-	checkPort(t, port)
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatalf("testnet: sshd address %q: want an IP literal and a port: %v", addr, err)
+	}
+	checkPort(t, int(ap.Port()))
 	if !filepath.IsAbs(sshd) { // sshd re-executes itself and insists on an absolute path
 		if abs, err := filepath.Abs(sshd); err == nil {
 			sshd = abs
@@ -159,10 +201,16 @@ func (tp *Topology) StartSSHSocks(t testing.TB, port int) *Proc {
 	hostPub := readFile(t, hostKey+".pub")
 	writeFile(t, filepath.Join(dir, "authorized_keys"), readFile(t, userKey+".pub"), 0o600)
 
-	sshPort := tp.freePort(t, tp.Proxy, "127.0.0.1")
-	writeFile(t, filepath.Join(dir, "known_hosts"), fmt.Sprintf("[127.0.0.1]:%d %s", sshPort, hostPub), 0o600)
-	conf := fmt.Sprintf(`# chainrun testnet: sshd for ssh -D
-ListenAddress 127.0.0.1:%d
+	// known_hosts names a host on port 22 by its address alone, on any
+	// other port as [address]:port.
+	khName := ap.Addr().String()
+	if ap.Port() != 22 {
+		khName = "[" + khName + "]:" + strconv.Itoa(int(ap.Port()))
+	}
+	knownHosts := filepath.Join(dir, "known_hosts")
+	writeFile(t, knownHosts, khName+" "+hostPub, 0o600)
+	conf := fmt.Sprintf(`# chainrun testnet: sshd for %s
+ListenAddress %s
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -182,28 +230,17 @@ PermitTTY no
 PrintMotd no
 PrintLastLog no
 LogLevel INFO
-`, sshPort, hostKey, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"))
+`, purpose, hostPort(ap.Addr().String(), int(ap.Port())), hostKey, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"))
 	confPath := filepath.Join(dir, "sshd_config")
-	writeFile(t, confPath, conf, 0o600)
+	writeFile(t, confPath, conf+extraConf, 0o600)
 	writeFile(t, filepath.Join(dir, "shadow"), "root:*:19000:0:99999:7:::\n", 0o600)
 
-	srv := tp.Start(t, tp.Proxy, "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+	srv := tp.Start(t, ns, "unshare", "--mount", "--propagation", "private", "sh", "-ec",
 		`mount -t tmpfs -o mode=0755,size=1m chainrun-sshd /run; mkdir -m 0755 /run/sshd; `+
 			`mount --bind "$1/shadow" /etc/shadow; exec "$2" -D -e -f "$1/sshd_config"`,
 		"sh", dir, sshd)
-	tp.waitProcListen(t, srv, tp.Proxy, hostPort("127.0.0.1", sshPort), startTimeout)
-
-	listen := hostPort(tp.ProxyClientSideIP.String(), port)
-	cli := tp.Start(t, tp.Proxy, ssh, "-F", "/dev/null", "-N",
-		"-D", listen, "-p", strconv.Itoa(sshPort), "-i", userKey,
-		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+filepath.Join(dir, "known_hosts"),
-		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no",
-		"-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
-		"-o", "ServerAliveInterval=0", "-o", "LogLevel=ERROR",
-		"root@127.0.0.1")
-	tp.waitProcListen(t, cli, tp.Proxy, listen, startTimeout)
-	return cli
+	tp.waitProcListen(t, srv, ns, hostPort(ap.Addr().String(), int(ap.Port())), startTimeout)
+	return privateSSHD{proc: srv, dir: dir, userKey: userKey, knownHosts: knownHosts}
 }
 
 // StartTinyproxy starts tinyproxy (an HTTP proxy) in the proxy namespace in
