@@ -112,6 +112,43 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.
 	return route, err
 }
 
+// ConnectDirect connects sock, a traced program's fresh TCP socket, straight
+// to dst (a destination a dnat entry rewrote), with ConnectSocket's
+// guarantees: the program's O_NONBLOCK flag is kept and a failed attempt
+// is dissolved.
+func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) error {
+	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
+	if err != nil {
+		return fmt.Errorf("F_GETFL: %w", err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		if err := unix.SetNonblock(sock, true); err != nil {
+			return fmt.Errorf("O_NONBLOCK: %w", err)
+		}
+		defer unix.SetNonblock(sock, false)
+	}
+	sa, err := encodeSockaddr(family, dst)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", dst, err)
+	}
+	conn := &pollConn{fd: sock}
+	conn.SetWriteDeadline(time.Now().Add(DefaultConnectTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+	err = conn.connect(sa)
+	stop()
+	if err != nil {
+		dissolve(sock)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = syscall.ETIMEDOUT
+		}
+		return fmt.Errorf("connect to %s: %w", dst, err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		unix.Connect(sock, sa) // settle, as ConnectSocket does
+	}
+	return nil
+}
+
 // Dial connects a socket of its own through the chain to dst, which may be
 // a host name for the last hop to resolve. chainrun serve uses it for its
 // upstream chain.

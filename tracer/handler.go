@@ -26,6 +26,13 @@ type Handler interface {
 	Connect(ctx context.Context, c *Call) Result
 }
 
+// ExecObserver is an optional interface of a Handler: Exec is called on the
+// tracer thread when process pid has exec'd program (the base name of its
+// new executable). It must not block.
+type ExecObserver interface {
+	Exec(pid int, program string)
+}
+
 // Call is one trapped connect.
 type Call struct {
 	// Tid is the calling thread, Pid its process (thread-group id).

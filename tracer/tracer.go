@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -279,6 +280,11 @@ func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
 		}
 		l.resume(tid, 0)
 	case unix.PTRACE_EVENT_EXEC:
+		if obs, ok := l.t.Handler.(ExecObserver); ok {
+			if exe, err := os.Readlink("/proc/" + strconv.Itoa(tid) + "/exe"); err == nil {
+				obs.Exec(tid, filepath.Base(exe))
+			}
+		}
 		if msg, err := syscalls.EventMsg(tid); err == nil && int(msg) != tid {
 			// Exec from a non-leader thread: it took over the leader's
 			// tid, and the old tid is never reported again.
