@@ -11,14 +11,24 @@ import (
 
 const runUsage = `Usage: chainrun [flags] [--] COMMAND [ARGS...]
        chainrun serve [-l ADDR] [-u USER:PASS]... [-x URL]...  (see chainrun serve -h)
+       chainrun config check|show|convert ...  (see chainrun config -h)
+       chainrun route [-f FILE] [-p NAME] HOST:PORT
 
 Runs COMMAND with every TCP connection it and its children make sent
 through the proxy chain. No LD_PRELOAD: works for static and Go binaries.
 
 Flags (they end at the first argument that is not a flag):
+  -f, --config FILE          proxychains.toml, or a proxychains.conf to import
+                             (default: $CHAINRUN_CONFIG, ./proxychains.toml,
+                             ~/.config/chainrun/proxychains.toml,
+                             /etc/chainrun/proxychains.toml)
+  -p, --profile NAME         the profile to use (default: $CHAINRUN_PROFILE,
+                             a profile whose commands name COMMAND, or
+                             default_profile)
   -x, --proxy URL            add a hop: socks5://, socks5h://, socks4://,
                              socks4a:// or http://[user:pass@]host[:port];
-                             repeat for a chain, in order
+                             repeat for a chain, in order (replaces the
+                             profile's chain)
       --chain MODE           strict (default): every hop in order;
                              dynamic: in order, skipping hops that are down;
                              random: --chain-len random hops;
@@ -46,7 +56,9 @@ var (
 // runOptions is what the command line says for a run.
 type runOptions struct {
 	proxies        []*chain.Proxy
-	mode           chain.Mode
+	configPath     string
+	profile        string
+	mode           *chain.Mode
 	chainLen       int
 	connectTimeout time.Duration
 	readTimeout    time.Duration
@@ -58,7 +70,7 @@ type runOptions struct {
 // parseRunArgs parses chainrun's flags up to the first argument that is
 // not a flag, so that `chainrun curl -v URL` gives -v to curl.
 func parseRunArgs(args []string) (*runOptions, error) {
-	o := &runOptions{connectTimeout: chain.DefaultConnectTimeout, readTimeout: chain.DefaultReadTimeout, budget: chain.DefaultBudget}
+	o := &runOptions{}
 	c := &cmdline{args: args}
 	for ; c.i < len(args); c.i++ {
 		a := args[c.i]
@@ -71,9 +83,9 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		}
 		c.name, c.inline, c.hasInline = strings.Cut(a, "=")
 		if !strings.HasPrefix(a, "--") && len(a) > 2 && !c.hasInline {
-			// -xURL: a short flag with its value attached.
+			// -xURL, -pNAME, -fFILE: a short flag with its value attached.
 			c.name, c.inline, c.hasInline = a[:2], a[2:], true
-			if c.name != "-x" {
+			if c.name != "-x" && c.name != "-p" && c.name != "-f" {
 				return nil, fmt.Errorf("unknown flag %s", a)
 			}
 		}
@@ -93,8 +105,14 @@ func parseRunArgs(args []string) (*runOptions, error) {
 		case "--chain":
 			var v string
 			if v, err = c.value(); err == nil {
-				o.mode, err = chain.ParseMode(v)
+				var m chain.Mode
+				m, err = chain.ParseMode(v)
+				o.mode = &m
 			}
+		case "-f", "--config":
+			o.configPath, err = c.value()
+		case "-p", "--profile":
+			o.profile, err = c.value()
 		case "--chain-len":
 			o.chainLen, err = c.positive()
 		case "-v", "--verbose":
@@ -124,10 +142,7 @@ func parseRunArgs(args []string) (*runOptions, error) {
 	if len(o.argv) == 0 {
 		return nil, errors.New("no command given")
 	}
-	if len(o.proxies) == 0 {
-		return nil, errors.New("no proxy given: add -x socks5://HOST:PORT")
-	}
-	if o.chainLen > len(o.proxies) {
+	if len(o.proxies) > 0 && o.chainLen > len(o.proxies) {
 		return nil, fmt.Errorf("--chain-len %d is more than the %d proxies given", o.chainLen, len(o.proxies))
 	}
 	return o, nil

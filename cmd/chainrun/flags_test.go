@@ -19,13 +19,13 @@ func TestParseRunArgs(t *testing.T) {
 		quiet   bool
 		connect time.Duration
 	}{
-		{[]string{"-x", "socks5://127.0.0.1:1080", "curl", "-v", "http://x/"}, []string{"curl", "-v", "http://x/"}, []string{"socks5://127.0.0.1:1080"}, false, false, 10 * time.Second},
-		{[]string{"-v", "--proxy=socks5h://h:1", "--", "-weird-name"}, []string{"-weird-name"}, []string{"socks5h://h:1"}, true, false, 10 * time.Second},
-		{[]string{"-xsocks5://a:1", "-x", "socks5://b:2", "-q", "true"}, []string{"true"}, []string{"socks5://a:1", "socks5://b:2"}, false, true, 10 * time.Second},
+		{[]string{"-x", "socks5://127.0.0.1:1080", "curl", "-v", "http://x/"}, []string{"curl", "-v", "http://x/"}, []string{"socks5://127.0.0.1:1080"}, false, false, 0},
+		{[]string{"-v", "--proxy=socks5h://h:1", "--", "-weird-name"}, []string{"-weird-name"}, []string{"socks5h://h:1"}, true, false, 0},
+		{[]string{"-xsocks5://a:1", "-x", "socks5://b:2", "-q", "true"}, []string{"true"}, []string{"socks5://a:1", "socks5://b:2"}, false, true, 0},
 		{[]string{"--connect-timeout", "2s", "-x", "socks5://a:1", "sh", "-c", "exit 3"}, []string{"sh", "-c", "exit 3"}, []string{"socks5://a:1"}, false, false, 2 * time.Second},
-		{[]string{"-x", "socks5://a:1", "-", "x"}, []string{"-", "x"}, []string{"socks5://a:1"}, false, false, 10 * time.Second},
+		{[]string{"-x", "socks5://a:1", "-", "x"}, []string{"-", "x"}, []string{"socks5://a:1"}, false, false, 0},
 		{[]string{"--chain=random", "--chain-len", "2", "-x", "socks4a://a:1", "-x", "http://u:p@[::1]:3128", "-x", "socks4://b", "curl"}, []string{"curl"},
-			[]string{"socks4a://a:1", "http://u:***@[::1]:3128", "socks4://b:1080"}, false, false, 10 * time.Second},
+			[]string{"socks4a://a:1", "http://u:***@[::1]:3128", "socks4://b:1080"}, false, false, 0},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -57,7 +57,6 @@ func TestParseRunArgsErrors(t *testing.T) {
 	}{
 		{[]string{}, "no command"},
 		{[]string{"-x", "socks5://a:1"}, "no command"},
-		{[]string{"curl"}, "no proxy given"},
 		{[]string{"-x"}, "needs a value"},
 		{[]string{"--bogus", "curl"}, "unknown flag --bogus"},
 		{[]string{"-vq", "curl"}, "unknown flag -vq"},
@@ -94,7 +93,7 @@ func TestRunExitCodes(t *testing.T) {
 	}{
 		{[]string{"--help"}, 0, "Usage: chainrun", ""},
 		{[]string{"--version"}, 0, "chainrun " + version, ""},
-		{[]string{"curl"}, 125, "", "chainrun: no proxy given"},
+		{[]string{"-f", "/nonexistent/proxychains.toml", "curl"}, 125, "", "chainrun: reading the configuration"},
 		{[]string{"--nope"}, 125, "", "Try 'chainrun --help'"},
 	}
 	for _, c := range cases {

@@ -42,6 +42,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "serve":
 			return serveMain(ctx, args[1:], stdout, stderr)
+		case "config":
+			return configMain(args[1:], stdout, stderr)
+		case "route":
+			return routeMain(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
