@@ -75,6 +75,8 @@ commands = ["wget"]
 			[]string{"profile via-b (commands of profile via-b", "via " + hopB + " ok"}},
 		{"-p", nil, []string{"-v", "-f", conf, "-p", "via-b", "curl", "-sS", url}, 0, page,
 			[]string{"profile via-b (-p", "via " + hopB + " ok"}},
+		{"--dns over the profile", nil, []string{"-v", "-f", conf, "--dns", "local", "curl", "-sS", url}, 0, page,
+			[]string{"profile via-a (default_profile, " + conf + "; dns local)"}},
 		{"$CHAINRUN_PROFILE", []string{"CHAINRUN_PROFILE=via-b"}, []string{"-v", "-f", conf, "curl", "-sS", url}, 0, page,
 			[]string{"profile via-b ($CHAINRUN_PROFILE", "via " + hopB + " ok"}},
 		{"$CHAINRUN_CONFIG", []string{"CHAINRUN_CONFIG=" + conf}, []string{"-v", "wget", "-qO-", url}, 0, page,

@@ -39,6 +39,8 @@ Flags (they end at the first argument that is not a flag):
       --read-timeout DUR     each hop's handshake, its connect onward
                              included (default 15s)
       --timeout DUR          a whole connection, retries included (default 30s)
+      --dns remote|local     where names are resolved (overrides the profile;
+                             takes effect with remote DNS, a later version)
   -v, --verbose              one line per connection on stderr
   -q, --quiet                no warnings, not even failed connections
   -h, --help                 this help
@@ -63,6 +65,7 @@ type runOptions struct {
 	connectTimeout time.Duration
 	readTimeout    time.Duration
 	budget         time.Duration
+	dns            string
 	verbose, quiet bool
 	argv           []string
 }
@@ -108,6 +111,10 @@ func parseRunArgs(args []string) (*runOptions, error) {
 				var m chain.Mode
 				m, err = chain.ParseMode(v)
 				o.mode = &m
+			}
+		case "--dns":
+			if o.dns, err = c.value(); err == nil && o.dns != "remote" && o.dns != "local" {
+				err = fmt.Errorf("flag --dns: %q: want remote or local", o.dns)
 			}
 		case "-f", "--config":
 			o.configPath, err = c.value()

@@ -93,7 +93,10 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 	if sel.Profile.Quiet && !opts.verbose {
 		logger.quiet = true
 	}
-	logger.debugf("profile %s (%s, %s)", sel.Profile.Name, sel.Why, cfg.Path)
+	if opts.dns != "" {
+		sel.Profile.DNS = opts.dns
+	}
+	logger.debugf("profile %s (%s, %s; dns %s)", sel.Profile.Name, sel.Why, cfg.Path, sel.Profile.DNS)
 	return &runPlan{router: sel.Profile.Router(over), profile: sel.Profile, cfg: cfg}, nil
 }
 
