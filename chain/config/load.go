@@ -32,6 +32,22 @@ type Config struct {
 	Warnings []string
 	// Imported is true for a proxychains.conf.
 	Imported bool
+	// Unusable lists passwords that could not be read, each of which stops
+	// the profiles using its proxy (`config check` shows them; a run of
+	// another profile does not care).
+	Unusable []string
+	// missing holds the password errors of proxies (see builder.missing).
+	missing map[*chain.Proxy]error
+}
+
+// Usable reports the first password error of a proxy the profile uses.
+func (c *Config) Usable(p *Profile) error {
+	for _, hop := range allHops(p) {
+		if err := c.missing[hop]; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Profile is one validated profile.
@@ -159,6 +175,10 @@ type builder struct {
 	text    string
 	proxies map[string]*chain.Proxy
 	names   []string
+	// missing are passwords that could not be read (an unset variable,
+	// an unreadable file): an error only for a run whose profile uses the
+	// proxy, so one profile's secret does not stop the others.
+	missing map[*chain.Proxy]error
 }
 
 func (b *builder) errAt(key, needle string, nth int, format string, args ...any) error {
@@ -167,7 +187,7 @@ func (b *builder) errAt(key, needle string, nth int, format string, args ...any)
 }
 
 func build(file, text string, f *File, keys []toml.Key) (*Config, error) {
-	b := &builder{file: file, text: text, proxies: map[string]*chain.Proxy{}}
+	b := &builder{file: file, text: text, proxies: map[string]*chain.Proxy{}, missing: map[*chain.Proxy]error{}}
 	for _, name := range sortedKeys(f.Proxies) {
 		p, err := chain.ParseProxy(f.Proxies[name])
 		if err != nil {
@@ -192,6 +212,12 @@ func build(file, text string, f *File, keys []toml.Key) (*Config, error) {
 	}
 	if len(cfg.Profiles) == 0 {
 		return nil, &Error{File: file, Msg: "no profile: add a [profiles.NAME] table with a chain"}
+	}
+	cfg.missing = b.missing
+	for _, name := range b.names {
+		if err := b.missing[b.proxies[name]]; err != nil {
+			cfg.Unusable = append(cfg.Unusable, err.Error()+" (profiles that use proxy "+name+" cannot run)")
+		}
 	}
 	if cfg.DefaultProfile != "" && cfg.Profiles[cfg.DefaultProfile] == nil {
 		return nil, b.errAt("default_profile", strconv.Quote(cfg.DefaultProfile), 0, "unknown profile %q%s", cfg.DefaultProfile, suggest(cfg.DefaultProfile, cfg.Order))
@@ -234,14 +260,16 @@ func (b *builder) auth(name string, a AuthFile) error {
 	if a.PasswordEnv != "" {
 		v, ok := os.LookupEnv(a.PasswordEnv)
 		if !ok {
-			return b.errAt(key+".password_env", "", 0, "the environment variable %s is not set", a.PasswordEnv)
+			b.missing[p] = b.errAt(key+".password_env", "", 0, "the environment variable %s is not set", a.PasswordEnv)
+			return nil
 		}
 		p.Auth.Password = v
 		return nil
 	}
 	data, err := os.ReadFile(a.PasswordFile)
 	if err != nil {
-		return b.errAt(key+".password_file", "", 0, "%v", err)
+		b.missing[p] = b.errAt(key+".password_file", "", 0, "%v", err)
+		return nil
 	}
 	p.Auth.Password = strings.TrimRight(string(data), "\r\n")
 	return nil

@@ -14,6 +14,17 @@ import (
 // TestExampleConfig keeps the documented top-level proxychains.toml valid.
 func TestExampleConfig(t *testing.T) {
 	t.Setenv("CORP_PROXY_PASSWORD", "from-env")
+	defer func() {
+		// Without the variable, the file still loads: only corp needs it.
+		os.Unsetenv("CORP_PROXY_PASSWORD")
+		cfg, err := Load("../../proxychains.toml")
+		if err != nil {
+			t.Fatalf("without CORP_PROXY_PASSWORD: %v", err)
+		}
+		if _, err := cfg.Select("", "", "curl"); err != nil {
+			t.Errorf("default profile without CORP_PROXY_PASSWORD: %v", err)
+		}
+	}()
 	cfg, err := Load("../../proxychains.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -146,9 +157,20 @@ chain = ["e", "f", "inline"]
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "other users can read it") {
 		t.Errorf("no warning for a world-readable file with a password: %v", cfg.Warnings)
 	}
+	// An unset password_env stops only a run whose profile needs it.
 	os.Unsetenv("CHAINRUN_TEST_PW")
-	if _, err := Load(private); err == nil || !strings.Contains(err.Error(), "CHAINRUN_TEST_PW is not set") {
-		t.Errorf("unset password_env: %v", err)
+	cfg, err = Load(write(t, "two.toml", text+"[profiles.other]\nchain = [\"inline\"]\n", 0o600))
+	if err != nil {
+		t.Fatalf("an unset password_env stopped the whole file: %v", err)
+	}
+	if len(cfg.Unusable) != 1 || !strings.Contains(cfg.Unusable[0], "CHAINRUN_TEST_PW is not set") {
+		t.Errorf("unusable %v", cfg.Unusable)
+	}
+	if _, err := cfg.Select("other", "", "x"); err != nil {
+		t.Errorf("a profile without that proxy: %v", err)
+	}
+	if _, err := cfg.Select("p", "", "x"); err == nil || !strings.Contains(err.Error(), "proxies_auth.e.password_env: the environment variable CHAINRUN_TEST_PW is not set") {
+		t.Errorf("the profile that needs it: %v", err)
 	}
 }
 

@@ -28,6 +28,9 @@ func (c *Config) Select(flag, env, argv0 string) (Selection, error) {
 		if p == nil {
 			return Selection{}, fmt.Errorf("%s: unknown profile %q (%s names it)%s", c.Path, name, why, suggest(name, c.Order))
 		}
+		if err := c.Usable(p); err != nil {
+			return Selection{}, fmt.Errorf("profile %s: %w", name, err)
+		}
 		return Selection{Profile: p, Why: why}, nil
 	}
 	switch {

@@ -103,7 +103,7 @@ func configMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		for _, w := range cfg.Warnings {
+		for _, w := range append(cfg.Warnings, cfg.Unusable...) {
 			fmt.Fprintf(stderr, "chainrun: warning: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok, %d profile(s): %s\n", cfg.Path, len(cfg.Order), strings.Join(cfg.Order, ", "))
@@ -250,7 +250,13 @@ func showProfile(w io.Writer, cfg *config.Config, sel config.Selection) {
 		}
 		fmt.Fprintf(w, "rules[%d]   %s -> %s\n", i, patterns(r.Patterns), target)
 	}
+	addr := func(ap netip.AddrPort) string {
+		if ap.Port() == 0 {
+			return ap.Addr().String()
+		}
+		return ap.String()
+	}
 	for _, d := range p.DNAT {
-		fmt.Fprintf(w, "dnat       %s -> %s\n", d.From, d.To)
+		fmt.Fprintf(w, "dnat       %s -> %s\n", addr(d.From), addr(d.To))
 	}
 }
