@@ -178,23 +178,10 @@ func startRelay(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
+// startEcho runs an echo server on loopback.
 func startEcho(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return startFake(t, func(c net.Conn) { io.Copy(c, c) }).addr
 }
 
 func closedPort(t *testing.T) netip.AddrPort {
