@@ -194,6 +194,29 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("IPv6 proxy", func(t *testing.T) {
+		v6 := net.JoinHostPort(e.tp.ProxyClientSideIP6.String(), "1088")
+		e.tp.Start(t, e.tp.Proxy, "microsocks", "-i", e.tp.ProxyClientSideIP6.String(), "-p", "1088")
+		e.tp.WaitListen(t, e.tp.Proxy, v6)
+		proxy := "socks5://" + v6
+		for _, argv := range [][]string{
+			{"curl", "-sS", "-6", url6},
+			{p(t, "gohttpget"), url6},
+			{p(t, "connect_nonblock"), e.tp.TargetIP6.String(), strconv.Itoa(targetPort), "/index.html"},
+		} {
+			out, errOut, code := e.run(t, append([]string{"-v", "-x", proxy, "--"}, argv...)...)
+			if code != 0 || !strings.Contains(out, page) || !strings.Contains(errOut, "via "+proxy+" ok") {
+				t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", argv[0], code, out, errOut)
+			}
+		}
+		// An IPv4 socket cannot reach an IPv6-only proxy: a clear error,
+		// never a direct connection.
+		out, errOut, code := e.run(t, "-x", proxy, p(t, "connect_block"), e.tp.TargetIP.String(), strconv.Itoa(targetPort))
+		if code != 3 || !strings.Contains(out, "connect: ENETUNREACH") || !strings.Contains(errOut, "no address of the proxy fits") {
+			t.Fatalf("IPv4 socket, IPv6 proxy: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+	})
+
 	t.Run("200 concurrent connects", func(t *testing.T) {
 		out, errOut, code := e.run(t, "-q", "-x", e.socks(socksPort), p(t, "goparallel"), e.target(), "200")
 		if code != 0 || !strings.Contains(out, "ok 200/200") {
