@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,3 +124,48 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // lenStr is s preceded by its length byte.
 func lenStr(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+// serverCase is one table entry for a server handshake: the client's bytes,
+// the server's answer, and the request or error that must come of it.
+type serverCase struct {
+	name    string
+	cfg     *ServerConfig
+	in      []byte // what the client sends
+	out     []byte // what the server must answer
+	want    *Request
+	wantErr error // an error the result must match, when want is nil
+	text    string
+}
+
+// runServerCases runs handshake over each case's bytes (followed by bytes
+// the server must leave unread) and checks its answer and result.
+func runServerCases(t *testing.T, handshake func(net.Conn, *ServerConfig) (*Request, error), tests []serverCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newBufConn(cat(tt.in, []byte("EXTRA")))
+			got, err := handshake(c, tt.cfg)
+			if c.out.String() != string(tt.out) {
+				t.Errorf("server sent\n\t% x\nwant\n\t% x", c.out.Bytes(), tt.out)
+			}
+			if tt.want != nil {
+				if err != nil {
+					t.Fatalf("handshake: %v", err)
+				}
+				if *got != *tt.want {
+					t.Errorf("request = %+v, want %+v", *got, *tt.want)
+				}
+				if c.unread() != len("EXTRA") {
+					t.Errorf("%d bytes left unread, want %d", c.unread(), len("EXTRA"))
+				}
+				return
+			}
+			if got != nil || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("handshake = %v, %v; want an error matching %v", got, err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.text)
+			}
+		})
+	}
+}

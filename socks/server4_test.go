@@ -18,15 +18,7 @@ func TestServerHandshake(t *testing.T) {
 	credsCfg := &ServerConfig{Credentials: checkAlice}
 	requireCfg := &ServerConfig{Credentials: checkAlice, RequireAuth: true}
 	long := strings.Repeat("a", 255)
-	tests := []struct {
-		name    string
-		cfg     *ServerConfig
-		in      []byte // what the client sends
-		out     []byte // what the server must answer
-		want    *Request
-		wantErr error // an error the result must match, when want is nil
-		text    string
-	}{
+	tests := []serverCase{
 		{
 			name: "SOCKS4 CONNECT",
 			in:   req4IP,
@@ -175,33 +167,7 @@ func TestServerHandshake(t *testing.T) {
 			text:    "version 0x43 in the greeting, want 0x04 or 0x05 (is the client speaking HTTP to a SOCKS server?)",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newBufConn(cat(tt.in, []byte("EXTRA")))
-			got, err := ServerHandshake(c, tt.cfg)
-			if c.out.String() != string(tt.out) {
-				t.Errorf("server sent\n\t% x\nwant\n\t% x", c.out.Bytes(), tt.out)
-			}
-			if tt.want != nil {
-				if err != nil {
-					t.Fatalf("ServerHandshake: %v", err)
-				}
-				if *got != *tt.want {
-					t.Errorf("request = %+v, want %+v", *got, *tt.want)
-				}
-				if c.unread() != len("EXTRA") {
-					t.Errorf("%d bytes left unread, want %d", c.unread(), len("EXTRA"))
-				}
-				return
-			}
-			if got != nil || !errors.Is(err, tt.wantErr) {
-				t.Fatalf("ServerHandshake = %v, %v; want an error matching %v", got, err, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), tt.text) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.text)
-			}
-		})
-	}
+	runServerCases(t, ServerHandshake, tests)
 }
 
 // TestServerHandshakeNeverReadsUnbounded feeds a user ID and a name that

@@ -20,15 +20,7 @@ func TestServerHandshake5(t *testing.T) {
 	v6 := netip.MustParseAddr("2001:db8::1")
 	v6b := v6.As16()
 	failReply := func(code byte) []byte { return []byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0} }
-	tests := []struct {
-		name    string
-		cfg     *ServerConfig
-		in      []byte // what the client sends
-		out     []byte // what the server must answer
-		want    *Request
-		wantErr error // an error the result must match, when want is nil
-		text    string
-	}{
+	tests := []serverCase{
 		{
 			name: "no auth, CONNECT IPv4",
 			in:   cat(greetNone, req1234),
@@ -176,33 +168,7 @@ func TestServerHandshake5(t *testing.T) {
 			text:    "empty domain name",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newBufConn(cat(tt.in, []byte("EXTRA")))
-			got, err := ServerHandshake5(c, tt.cfg)
-			if c.out.String() != string(tt.out) {
-				t.Errorf("server sent\n\t% x\nwant\n\t% x", c.out.Bytes(), tt.out)
-			}
-			if tt.want != nil {
-				if err != nil {
-					t.Fatalf("ServerHandshake5: %v", err)
-				}
-				if *got != *tt.want {
-					t.Errorf("request = %+v, want %+v", *got, *tt.want)
-				}
-				if c.unread() != len("EXTRA") {
-					t.Errorf("%d bytes left unread, want %d", c.unread(), len("EXTRA"))
-				}
-				return
-			}
-			if got != nil || !errors.Is(err, tt.wantErr) {
-				t.Fatalf("ServerHandshake5 = %v, %v; want an error matching %v", got, err, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), tt.text) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.text)
-			}
-		})
-	}
+	runServerCases(t, ServerHandshake5, tests)
 }
 
 // TestServerHandshake5Truncated cuts the client's messages short at every
