@@ -77,14 +77,15 @@ func (d *Dialer) IsProxy(dst netip.AddrPort) bool {
 }
 
 // ConnectSocket connects sock, a fresh TCP socket of the given family that
-// belongs to the traced program, through the chain to dst. sock is a
+// belongs to the traced program, through the chain to dst (an address, or
+// a name for the last hop to resolve: remote DNS). sock is a
 // duplicate sharing the program's open file description; ConnectSocket
 // neither closes it nor leaves its O_NONBLOCK flag changed. After a failed
 // attempt the half-made connection is dissolved (connect AF_UNSPEC), so the
 // next attempt, or the program, can connect the same socket again. The
 // error names the hop and satisfies errors.Is with the errno the program
 // should see (see Errno).
-func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.AddrPort) (Route, error) {
+func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst socks.Addr) (Route, error) {
 	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
 	if err != nil {
 		return nil, fmt.Errorf("F_GETFL: %w", err)
@@ -98,7 +99,7 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst netip.
 		}
 		defer unix.SetNonblock(sock, false)
 	}
-	route, err := d.attempts(ctx, socks.AddrFromAddrPort(dst),
+	route, err := d.attempts(ctx, dst,
 		func(Route) (int, int, error) { return sock, family, nil },
 		func(fd int) { dissolve(fd) })
 	if err == nil && blocking {

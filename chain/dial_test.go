@@ -109,7 +109,7 @@ func TestConnectSocketSuccess(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fd := programSocket(t, c.family, c.nonBlocking)
 			d := &Dialer{Chain: []*Proxy{fake.proxy(t, "")}}
-			if _, err := d.ConnectSocket(context.Background(), fd, c.family, dst); err != nil {
+			if _, err := d.ConnectSocket(context.Background(), fd, c.family, socks.AddrFromAddrPort(dst)); err != nil {
 				t.Fatal(err)
 			}
 			if got := nonBlocking(t, fd); got != c.nonBlocking {
@@ -159,7 +159,7 @@ func TestConnectSocketAuth(t *testing.T) {
 		t.Run(c.userinfo, func(t *testing.T) {
 			fd := programSocket(t, unix.AF_INET, false)
 			d := &Dialer{Chain: []*Proxy{fake.proxy(t, c.userinfo)}}
-			_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+			_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
 			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
 				t.Fatalf("err = %v, want %v", err, c.wantErr)
 			}
@@ -209,7 +209,7 @@ func TestConnectSocketFailures(t *testing.T) {
 				fd := programSocket(t, unix.AF_INET, nb)
 				d := &Dialer{Chain: []*Proxy{p}, ReadTimeout: 300 * time.Millisecond}
 				start := time.Now()
-				_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+				_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
 				if err == nil {
 					t.Fatal("no error")
 				}
@@ -241,7 +241,7 @@ func TestConnectSocketCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := d.ConnectSocket(ctx, fd, unix.AF_INET, dst)
+	_, err := d.ConnectSocket(ctx, fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("err %v after %v: cancellation did not end the handshake", err, time.Since(start))
 	}
@@ -251,7 +251,7 @@ func TestConnectSocketWrongFamily(t *testing.T) {
 	p, _ := ParseProxy("socks5://[::1]:1080")
 	fd := programSocket(t, unix.AF_INET, false)
 	d := &Dialer{Chain: []*Proxy{p}}
-	_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, dst)
+	_, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
 	if Errno(err) != syscall.ENETUNREACH {
 		t.Fatalf("err %v (%v), want ENETUNREACH", err, Errno(err))
 	}

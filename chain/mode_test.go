@@ -239,7 +239,7 @@ func TestChainsOverRealServers(t *testing.T) {
 			d := &Dialer{Chain: chain, Mode: c.mode, ReadTimeout: 2 * time.Second}
 			for i := 0; i < c.reuses; i++ {
 				fd := programSocket(t, unix.AF_INET, false)
-				route, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, echo)
+				route, err := d.ConnectSocket(context.Background(), fd, unix.AF_INET, socks.AddrFromAddrPort(echo))
 				if c.route == "" {
 					if err == nil || Errno(err) != c.errno || !strings.Contains(err.Error(), c.inErr) {
 						t.Fatalf("err %v (%v), want %v containing %q", err, Errno(err), c.errno, c.inErr)

@@ -185,7 +185,7 @@ func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Res
 		via = "direct to " + dst.String()
 		err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, dst)
 	} else {
-		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, dst)
+		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, socks.AddrFromAddrPort(dst))
 		via = "via " + route.String()
 		if route == nil {
 			via = "via " + chain.Route(dec.Dialer.Chain).String()
