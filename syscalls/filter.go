@@ -6,70 +6,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Trap names a syscall the filter stops at. The filter hands it to the tracer
-// in SECCOMP_RET_DATA, so the tracer knows the ABI and the call without
-// guessing from registers.
-type Trap uint16
-
-// The traps chainrun installs.
-const (
-	// TrapConnect is connect(2) through the native ABI.
-	TrapConnect Trap = iota + 1
-	// TrapConnectCompat is connect(2) through the 32-bit compat ABI
-	// (i386 int 0x80 on amd64, AArch32 on arm64).
-	TrapConnectCompat
-	// TrapSocketcallConnect is socketcall(SYS_CONNECT, args) through the
-	// i386 ABI; the three arguments live in tracee memory.
-	TrapSocketcallConnect
-	// TrapConnectX32 is connect(2) through the x32 ABI.
-	TrapConnectX32
-)
-
-// String names the trap for logs.
-func (t Trap) String() string {
-	switch t {
-	case TrapConnect:
-		return "connect"
-	case TrapConnectCompat:
-		return "connect(compat32)"
-	case TrapSocketcallConnect:
-		return "socketcall(connect)"
-	case TrapConnectX32:
-		return "connect(x32)"
-	}
-	return fmt.Sprintf("trap(%d)", uint16(t))
-}
-
-// ABI returns the calling convention the trapped syscall's arguments follow.
-func (t Trap) ABI() ABI {
-	switch t {
-	case TrapConnectCompat, TrapSocketcallConnect:
-		return ABICompat32
-	}
-	return ABINative // x32 passes arguments in the native registers
-}
-
-// ABI is a syscall calling convention.
-type ABI uint8
-
-// The ABIs a tracee may use.
-const (
-	ABINative ABI = iota
-	ABICompat32
-)
-
 // Rule is one row of the filter table: syscall Nr of architecture Arch stops
 // the tracee with Trap. When Arg0 is set, only calls whose first argument's
-// low 32 bits equal *Arg0 stop.
+// low 32 bits equal *Arg0 stop. When NonZero is set, only calls whose
+// argument *NonZero (a pointer, all 64 bits) is not zero stop: sendto and
+// recvfrom with an address, not the plain send/recv a stream uses.
 type Rule struct {
-	Arch uint32
-	Nr   uint32
-	Arg0 *uint32
-	Trap Trap
+	Arch    uint32
+	Nr      uint32
+	Arg0    *uint32
+	NonZero *int
+	Trap    Trap
 }
 
 // Rules is the table the filter is generated from (see rules_*.go): for
-// each syscall ABI of this architecture, the connect calls that must stop.
+// each syscall ABI of this architecture, the calls that must stop.
 func Rules() []Rule { return archRules() }
 
 // seccomp_data offsets (include/uapi/linux/seccomp.h). The low 32 bits of
@@ -77,7 +28,8 @@ func Rules() []Rule { return archRules() }
 const (
 	offNr      = 0
 	offArch    = 4
-	offArg0Low = 16
+	offArgs    = 16
+	offArg0Low = offArgs
 )
 
 // Filter turns a rule table into a classic BPF program for seccomp. The
@@ -94,6 +46,9 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 		if r.Trap == 0 {
 			return nil, fmt.Errorf("filter rule for syscall %d: trap id 0 is reserved", r.Nr)
 		}
+		if r.NonZero != nil && (*r.NonZero < 0 || *r.NonZero > 5) {
+			return nil, fmt.Errorf("filter rule for syscall %d: no argument %d", r.Nr, *r.NonZero)
+		}
 		if _, ok := byArch[r.Arch]; !ok {
 			arches = append(arches, r.Arch)
 		}
@@ -105,20 +60,47 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 	}
 	a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_KILL_PROCESS)
 	for i, arch := range arches {
+		// Rules of one syscall number form a group: each checks its
+		// arguments and, when they do not match, hands over to the next
+		// rule of the group (socketcall has one rule per socket call).
+		var nrs []uint32
+		groups := map[uint32][]Rule{}
+		for _, r := range byArch[arch] {
+			if _, ok := groups[r.Nr]; !ok {
+				nrs = append(nrs, r.Nr)
+			}
+			groups[r.Nr] = append(groups[r.Nr], r)
+		}
 		a.label(fmt.Sprintf("arch%d", i))
 		a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offNr)
-		for j, r := range byArch[arch] {
-			hit := fmt.Sprintf("arch%d.rule%d", i, j)
-			a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, r.Nr, hit, "")
+		for _, nr := range nrs {
+			a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, nr, fmt.Sprintf("arch%d.nr%d.rule0", i, nr), "")
 		}
 		a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW)
-		for j, r := range byArch[arch] {
-			a.label(fmt.Sprintf("arch%d.rule%d", i, j))
-			if r.Arg0 != nil {
-				a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArg0Low)
-				a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, *r.Arg0, "", "allow")
+		for _, nr := range nrs {
+			group := groups[nr]
+			for j, r := range group {
+				a.label(fmt.Sprintf("arch%d.nr%d.rule%d", i, nr, j))
+				next := "allow"
+				if j+1 < len(group) {
+					next = fmt.Sprintf("arch%d.nr%d.rule%d", i, nr, j+1)
+				}
+				if r.Arg0 != nil {
+					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArg0Low)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, *r.Arg0, "", next)
+				}
+				if r.NonZero != nil {
+					// Stop when either half of the 64-bit argument is set.
+					trap := fmt.Sprintf("arch%d.nr%d.rule%d.trap", i, nr, j)
+					off := uint32(offArgs + 8**r.NonZero)
+					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, "", trap)
+					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off+4)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, next, "")
+					a.label(trap)
+				}
+				a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRACE|uint32(r.Trap))
 			}
-			a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRACE|uint32(r.Trap))
 		}
 	}
 	a.label("allow")

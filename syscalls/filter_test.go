@@ -49,39 +49,70 @@ func runBPF(t *testing.T, prog []unix.SockFilter, arch uint32, nr int32, args [6
 func trace(t Trap) uint32 { return unix.SECCOMP_RET_TRACE | uint32(t) }
 
 func TestFilterActions(t *testing.T) {
-	prog, err := Filter(Rules())
+	rules := Rules()
+	prog, err := Filter(rules)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("filter: %d instructions for %d rules", len(prog), len(rules))
 	type tc struct {
+		name string
 		arch uint32
 		nr   int32
-		arg0 uint64
+		args [6]uint64
 		want uint32
 	}
-	var cases []tc
-	for _, r := range Rules() {
-		arg0 := uint64(0)
+	trappedNr := map[[2]uint32]bool{}
+	socketcalls := map[[2]uint32]bool{} // arch, SYS_* value
+	for _, r := range rules {
+		trappedNr[[2]uint32{r.Arch, r.Nr}] = true
 		if r.Arg0 != nil {
-			arg0 = uint64(*r.Arg0)
-			// The same syscall with another first argument runs freely,
-			// and only the low 32 bits of the argument count.
-			cases = append(cases,
-				tc{r.Arch, int32(r.Nr), arg0 + 1, unix.SECCOMP_RET_ALLOW},
-				tc{r.Arch, int32(r.Nr), arg0 | 1<<32, trace(r.Trap)})
+			socketcalls[[2]uint32{r.Arch, *r.Arg0}] = true
 		}
-		cases = append(cases, tc{r.Arch, int32(r.Nr), arg0, trace(r.Trap)})
-		// Neighbouring syscall numbers run freely.
-		cases = append(cases, tc{r.Arch, int32(r.Nr) + 1, arg0, unix.SECCOMP_RET_ALLOW},
-			tc{r.Arch, int32(r.Nr) - 1, arg0, unix.SECCOMP_RET_ALLOW})
+	}
+	var cases []tc
+	for _, r := range rules {
+		var args [6]uint64
+		if r.Arg0 != nil {
+			args[0] = uint64(*r.Arg0)
+			// Only the low 32 bits of the argument count.
+			high := args
+			high[0] |= 1 << 32
+			cases = append(cases, tc{r.Trap.String() + "/arg0-high-bits", r.Arch, int32(r.Nr), high, trace(r.Trap)})
+			// A socket call the table does not trap runs freely.
+			for _, other := range []uint64{args[0] + 1, args[0] - 1} {
+				if !socketcalls[[2]uint32{r.Arch, uint32(other)}] {
+					o := args
+					o[0] = other
+					cases = append(cases, tc{fmt.Sprintf("%s/arg0=%d", r.Trap, other), r.Arch, int32(r.Nr), o, unix.SECCOMP_RET_ALLOW})
+				}
+			}
+		}
+		if r.NonZero != nil {
+			// Without the address the call runs freely; either half of
+			// a 64-bit pointer makes it stop.
+			cases = append(cases, tc{r.Trap.String() + "/no-address", r.Arch, int32(r.Nr), args, unix.SECCOMP_RET_ALLOW})
+			low, high := args, args
+			low[*r.NonZero] = 0x7ffc1000
+			high[*r.NonZero] = 1 << 40
+			cases = append(cases, tc{r.Trap.String() + "/address-high", r.Arch, int32(r.Nr), high, trace(r.Trap)})
+			args = low
+		}
+		cases = append(cases, tc{r.Trap.String(), r.Arch, int32(r.Nr), args, trace(r.Trap)})
+		// Neighbouring syscall numbers that are not trapped run freely.
+		for _, nr := range []uint32{r.Nr + 1, r.Nr - 1} {
+			if !trappedNr[[2]uint32{r.Arch, nr}] {
+				cases = append(cases, tc{fmt.Sprintf("%s/nr%d", r.Trap, nr), r.Arch, int32(nr), args, unix.SECCOMP_RET_ALLOW})
+			}
+		}
 	}
 	// An architecture the table does not know is killed: fail closed.
-	cases = append(cases, tc{0x1234, 42, 0, unix.SECCOMP_RET_KILL_PROCESS})
+	cases = append(cases, tc{"unknown-arch", 0x1234, 42, [6]uint64{}, unix.SECCOMP_RET_KILL_PROCESS})
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("arch%#x/nr%d/arg%#x", c.arch, c.nr, c.arg0), func(t *testing.T) {
-			got := runBPF(t, prog, c.arch, c.nr, [6]uint64{c.arg0})
+		t.Run(fmt.Sprintf("%s/arch%#x", c.name, c.arch), func(t *testing.T) {
+			got := runBPF(t, prog, c.arch, c.nr, c.args)
 			if got != c.want {
-				t.Errorf("action %#x, want %#x", got, c.want)
+				t.Errorf("nr %d args %#x: action %#x, want %#x", c.nr, c.args, got, c.want)
 			}
 		})
 	}
@@ -131,6 +162,38 @@ func TestTrapABI(t *testing.T) {
 	} {
 		if got := trap.ABI(); got != want {
 			t.Errorf("%v.ABI() = %v, want %v", trap, got, want)
+		}
+	}
+}
+
+func TestTrapNames(t *testing.T) {
+	for _, c := range []struct {
+		trap    Trap
+		name    string
+		ptr     int
+		receive bool
+	}{
+		{TrapConnect, "connect", 8, false},
+		{MakeTrap(CallSendto, VariantCompat), "sendto(compat32)", 4, false},
+		{MakeTrap(CallRecvmsg, VariantSocketcall), "socketcall(recvmsg)", 4, true},
+		{MakeTrap(CallRecvmmsg, VariantX32), "recvmmsg(x32)", 4, true},
+		{MakeTrap(CallSendmmsg, VariantNative), "sendmmsg", 8, false},
+		{MakeTrap(CallRecvfrom, VariantNative), "recvfrom", 8, true},
+	} {
+		if got := c.trap.String(); got != c.name {
+			t.Errorf("String() = %q, want %q", got, c.name)
+		}
+		if got := c.trap.PointerSize(); got != c.ptr {
+			t.Errorf("%s: PointerSize() = %d, want %d", c.name, got, c.ptr)
+		}
+		if got := c.trap.Call().Receives(); got != c.receive {
+			t.Errorf("%s: Receives() = %v, want %v", c.name, got, c.receive)
+		}
+	}
+	// Every rule's trap decodes back to a known call.
+	for _, r := range Rules() {
+		if _, ok := callNames[r.Trap.Call()]; !ok || r.Trap == 0 {
+			t.Errorf("rule for nr %d: trap %#x has no call", r.Nr, uint16(r.Trap))
 		}
 	}
 }

@@ -5,9 +5,15 @@ import (
 )
 
 // TraceOptions are the ptrace options every tracee gets: seccomp stops, the
-// whole process tree followed, and death when the tracer dies.
+// whole process tree followed, death when the tracer dies, and syscall
+// stops marked (SIGTRAP|0x80) for the few calls the tracer follows to
+// their exit.
 const TraceOptions = unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK |
-	unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_EXITKILL
+	unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACESYSGOOD
+
+// SyscallExitStop is the stop signal of a syscall stop under
+// PTRACE_O_TRACESYSGOOD.
+const SyscallExitStop = unix.SIGTRAP | 0x80
 
 // ptrace issues one raw ptrace request. Every request must come from the
 // OS thread that seized the tracee.
@@ -24,6 +30,11 @@ func Seize(tid int) error { return ptrace(unix.PTRACE_SEIZE, tid, 0, TraceOption
 
 // Cont resumes a stopped tracee, delivering sig (0 for none).
 func Cont(tid int, sig int) error { return ptrace(unix.PTRACE_CONT, tid, 0, uintptr(sig)) }
+
+// ResumeToExit resumes a tracee stopped at a seccomp stop so that it stops
+// again when its syscall returns (PTRACE_SYSCALL): the tracer can then
+// see, and fix, what the kernel wrote.
+func ResumeToExit(tid int) error { return ptrace(unix.PTRACE_SYSCALL, tid, 0, 0) }
 
 // Listen leaves a tracee in group-stop but lets it report the SIGCONT that
 // ends it (PTRACE_LISTEN): job control keeps working under the tracer.

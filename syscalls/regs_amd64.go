@@ -60,6 +60,15 @@ func (r *Regs) Arg(abi ABI, i int) uint64 {
 	return 0
 }
 
+// Ret is the syscall's return value at a syscall-exit stop (a negative
+// errno for a failure).
+func (r *Regs) Ret(abi ABI) int64 {
+	if abi == ABICompat32 {
+		return int64(int32(r.r.Rax))
+	}
+	return int64(r.r.Rax)
+}
+
 // SyscallNr is the number of the syscall the thread is stopped in.
 func (r *Regs) SyscallNr() int64 { return int64(r.r.Orig_rax) }
 

@@ -35,6 +35,15 @@ func (r *Regs) Arg(abi ABI, i int) uint64 {
 	return v
 }
 
+// Ret is the syscall's return value at a syscall-exit stop (x0; a
+// negative errno for a failure).
+func (r *Regs) Ret(abi ABI) int64 {
+	if abi == ABICompat32 {
+		return int64(int32(r.r.Regs[0]))
+	}
+	return int64(r.r.Regs[0])
+}
+
 // SyscallNr is the number of the syscall the thread is stopped in (x8).
 func (r *Regs) SyscallNr() int64 { return int64(r.r.Regs[8]) }
 

@@ -2,21 +2,44 @@ package syscalls
 
 import "golang.org/x/sys/unix"
 
-// Syscall numbers of the ABIs an amd64 kernel runs.
-const (
-	nrConnectAMD64       = 42 // x86_64 connect
-	x32SyscallBit        = 0x40000000
-	nrConnectI386        = 362 // i386 connect
-	nrSocketcallI386     = 102 // i386 socketcall
-	socketcallSysConnect = 3   // SYS_CONNECT in linux/net.h
+// x32SyscallBit marks a syscall number of the x32 ABI.
+const x32SyscallBit = 0x40000000
+
+// nrSocketcallI386 is i386 socketcall(2); its first argument says which
+// socket call (SYS_CONNECT … in linux/net.h).
+const nrSocketcallI386 = 102
+
+// Syscall numbers of the socket calls in each ABI an amd64 kernel runs.
+var (
+	nrAMD64 = map[Call]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 46,
+		CallRecvmsg: 47, CallRecvmmsg: 299, CallSendmmsg: 307}
+	// x32 has its own entry points for the calls that take a msghdr.
+	nrX32 = map[Call]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 518,
+		CallRecvmsg: 519, CallRecvmmsg: 537, CallSendmmsg: 538}
+	nrI386 = map[Call]uint32{CallConnect: 362, CallSendto: 369, CallSendmsg: 370, CallRecvfrom: 371,
+		CallRecvmsg: 372, CallSendmmsg: 345, CallRecvmmsg: 337}
+	// recvmmsg_time64 (i386 417) takes the same mmsghdr array as recvmmsg.
+	nrI386RecvmmsgTime64 uint32 = 417
+	// SYS_* numbers of socketcall.
+	socketcallNr = map[Call]uint32{CallConnect: 3, CallSendto: 11, CallRecvfrom: 12, CallSendmsg: 16,
+		CallRecvmsg: 17, CallRecvmmsg: 19, CallSendmmsg: 20}
 )
 
 func archRules() []Rule {
-	sysConnect := uint32(socketcallSysConnect)
-	return []Rule{
-		{Arch: unix.AUDIT_ARCH_X86_64, Nr: nrConnectAMD64, Trap: TrapConnect},
-		{Arch: unix.AUDIT_ARCH_X86_64, Nr: x32SyscallBit | nrConnectAMD64, Trap: TrapConnectX32},
-		{Arch: unix.AUDIT_ARCH_I386, Nr: nrConnectI386, Trap: TrapConnectCompat},
-		{Arch: unix.AUDIT_ARCH_I386, Nr: nrSocketcallI386, Arg0: &sysConnect, Trap: TrapSocketcallConnect},
+	var rules []Rule
+	for _, c := range trappedCalls {
+		nz := addressArg(c)
+		rules = append(rules,
+			Rule{Arch: unix.AUDIT_ARCH_X86_64, Nr: nrAMD64[c], NonZero: nz, Trap: MakeTrap(c, VariantNative)},
+			Rule{Arch: unix.AUDIT_ARCH_X86_64, Nr: x32SyscallBit | nrX32[c], NonZero: nz, Trap: MakeTrap(c, VariantX32)},
+			Rule{Arch: unix.AUDIT_ARCH_I386, Nr: nrI386[c], NonZero: nz, Trap: MakeTrap(c, VariantCompat)})
+		if c == CallRecvmmsg {
+			rules = append(rules, Rule{Arch: unix.AUDIT_ARCH_I386, Nr: nrI386RecvmmsgTime64, Trap: MakeTrap(c, VariantCompat)})
+		}
+		// socketcall's arguments live in memory: every call of the kind
+		// stops.
+		sc := socketcallNr[c]
+		rules = append(rules, Rule{Arch: unix.AUDIT_ARCH_I386, Nr: nrSocketcallI386, Arg0: &sc, Trap: MakeTrap(c, VariantSocketcall)})
 	}
+	return rules
 }

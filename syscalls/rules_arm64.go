@@ -2,15 +2,27 @@ package syscalls
 
 import "golang.org/x/sys/unix"
 
-// Syscall numbers of the ABIs an arm64 kernel runs.
-const (
-	nrConnectARM64 = 203 // AArch64 connect
-	nrConnectARM   = 283 // AArch32 (EABI) connect; AArch32 has no socketcall
+// Syscall numbers of the socket calls in each ABI an arm64 kernel runs.
+// AArch32 has no socketcall.
+var (
+	nrARM64 = map[Call]uint32{CallConnect: 203, CallSendto: 206, CallRecvfrom: 207, CallSendmsg: 211,
+		CallRecvmsg: 212, CallRecvmmsg: 243, CallSendmmsg: 269}
+	nrARM = map[Call]uint32{CallConnect: 283, CallSendto: 290, CallRecvfrom: 292, CallSendmsg: 296,
+		CallRecvmsg: 297, CallRecvmmsg: 365, CallSendmmsg: 374}
+	// recvmmsg_time64 (AArch32 417) takes the same mmsghdr array as recvmmsg.
+	nrARMRecvmmsgTime64 uint32 = 417
 )
 
 func archRules() []Rule {
-	return []Rule{
-		{Arch: unix.AUDIT_ARCH_AARCH64, Nr: nrConnectARM64, Trap: TrapConnect},
-		{Arch: unix.AUDIT_ARCH_ARM, Nr: nrConnectARM, Trap: TrapConnectCompat},
+	var rules []Rule
+	for _, c := range trappedCalls {
+		nz := addressArg(c)
+		rules = append(rules,
+			Rule{Arch: unix.AUDIT_ARCH_AARCH64, Nr: nrARM64[c], NonZero: nz, Trap: MakeTrap(c, VariantNative)},
+			Rule{Arch: unix.AUDIT_ARCH_ARM, Nr: nrARM[c], NonZero: nz, Trap: MakeTrap(c, VariantCompat)})
+		if c == CallRecvmmsg {
+			rules = append(rules, Rule{Arch: unix.AUDIT_ARCH_ARM, Nr: nrARMRecvmmsgTime64, Trap: MakeTrap(c, VariantCompat)})
+		}
 	}
+	return rules
 }

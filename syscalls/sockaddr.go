@@ -69,3 +69,31 @@ func DecodeSockaddr(b []byte) (Sockaddr, error) {
 	}
 	return sa, nil
 }
+
+// EncodeSockaddr is the raw sockaddr of addr for a socket of family: a
+// sockaddr_in, or a sockaddr_in6 (an IPv4 address in its mapped form). ok
+// is false when addr cannot be expressed in the family.
+func EncodeSockaddr(family int, addr netip.AddrPort) ([]byte, bool) {
+	ip := addr.Addr()
+	switch family {
+	case unix.AF_INET:
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return nil, false
+		}
+		b := make([]byte, sockaddrInLen)
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET)
+		binary.BigEndian.PutUint16(b[2:], addr.Port())
+		a := ip.As4()
+		copy(b[4:], a[:])
+		return b, true
+	case unix.AF_INET6:
+		b := make([]byte, sockaddrIn6Len)
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET6)
+		binary.BigEndian.PutUint16(b[2:], addr.Port())
+		a := ip.As16()
+		copy(b[8:], a[:])
+		return b, true
+	}
+	return nil, false
+}

@@ -87,3 +87,31 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeSockaddrRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		family int
+		addr   string
+		want   string // what DecodeSockaddr(...).Addr gives; "" = not encodable
+	}{
+		{unix.AF_INET, "10.77.0.53:53", "10.77.0.53:53"},
+		{unix.AF_INET, "[::ffff:10.77.0.53]:53", "10.77.0.53:53"},
+		{unix.AF_INET, "[fd77::53]:53", ""},
+		{unix.AF_INET6, "10.77.0.53:53", "[::ffff:10.77.0.53]:53"},
+		{unix.AF_INET6, "[fd77::53]:5353", "[fd77::53]:5353"},
+		{unix.AF_UNIX, "10.77.0.53:53", ""},
+	} {
+		b, ok := EncodeSockaddr(c.family, netip.MustParseAddrPort(c.addr))
+		if ok != (c.want != "") {
+			t.Errorf("EncodeSockaddr(%d, %s): ok %v", c.family, c.addr, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		sa, err := DecodeSockaddr(b)
+		if err != nil || sa.Addr.String() != c.want || int(sa.Family) != c.family {
+			t.Errorf("EncodeSockaddr(%d, %s) decodes to %v %v, %v; want %s", c.family, c.addr, sa.Family, sa.Addr, err, c.want)
+		}
+	}
+}

@@ -68,6 +68,7 @@ func (c *Call) Program() string {
 type Result struct {
 	emulate bool
 	ret     int64
+	watch   bool
 }
 
 // Allow lets the kernel perform the syscall as the program asked.
@@ -78,6 +79,12 @@ func Return(ret int64) Result { return Result{emulate: true, ret: ret} }
 
 // Fail skips the syscall; the program sees -1 with errno e.
 func Fail(e syscall.Errno) Result { return Return(-int64(e)) }
+
+// WatchReplies marks the program's socket, after a connect that the handler
+// pointed elsewhere (a DNS socket sent to chainrun's resolver): the tracer
+// then follows the socket's receives to their exit and lets the
+// DatagramHandler rewrite the source addresses the program sees.
+func (r Result) WatchReplies() Result { r.watch = true; return r }
 
 // Emulated reports whether the syscall is skipped, and the value the
 // program then sees.
@@ -92,4 +99,70 @@ func (r Result) String() string {
 		return "errno " + syscall.Errno(-r.ret).Error()
 	}
 	return fmt.Sprintf("return %d", r.ret)
+}
+
+// DatagramHandler is an optional interface of a Handler: it decides the
+// datagrams a program sends with an explicit destination (sendto, sendmsg,
+// sendmmsg on an IPv4 or IPv6 socket), and the source addresses the program
+// sees on the sockets it redirected.
+type DatagramHandler interface {
+	// Datagram decides one datagram. It is called on the tracer thread and
+	// must not block.
+	Datagram(d *Datagram) Verdict
+	// Source maps the source address of a datagram received on a watched
+	// socket to the one the program must see (ok false: leave it).
+	Source(src netip.AddrPort) (netip.AddrPort, bool)
+}
+
+// Datagram is one datagram a program sends with a destination address.
+type Datagram struct {
+	// Tid, Pid, Trap, Fd, Info and Start are as in Call.
+	Tid, Pid int
+	Trap     syscalls.Trap
+	Fd       int
+	Info     syscalls.SocketInfo
+	Start    time.Time
+	// Dst is the destination the program gave, unmapped to IPv4.
+	Dst netip.AddrPort
+	// Size is the datagram's length in bytes.
+	Size int
+}
+
+// Program is the name of the sending process, for logs.
+func (d *Datagram) Program() string { return (&Call{Pid: d.Pid}).Program() }
+
+// Verdict is what happens to one datagram.
+type Verdict struct {
+	kind  verdictKind
+	to    netip.AddrPort
+	errno syscall.Errno
+}
+
+type verdictKind uint8
+
+const (
+	verdictPass verdictKind = iota
+	verdictRedirect
+	verdictRefuse
+)
+
+// Pass sends the datagram where the program asked.
+func Pass() Verdict { return Verdict{} }
+
+// Redirect sends the datagram to another address instead (the tracer sends
+// it on the program's socket) and watches the socket's replies.
+func Redirect(to netip.AddrPort) Verdict { return Verdict{kind: verdictRedirect, to: to} }
+
+// Refuse fails the send with errno e.
+func Refuse(e syscall.Errno) Verdict { return Verdict{kind: verdictRefuse, errno: e} }
+
+// String describes the verdict for logs and tests.
+func (v Verdict) String() string {
+	switch v.kind {
+	case verdictRedirect:
+		return "redirect to " + v.to.String()
+	case verdictRefuse:
+		return "refuse " + v.errno.Error()
+	}
+	return "pass"
 }

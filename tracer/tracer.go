@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +57,7 @@ func (t *Tracer) Run(ctx context.Context, argv []string, env []string) (int, err
 			procs:    map[int]*process{},
 			results:  make(chan result, 64),
 			exitCode: -1,
+			watched:  map[int]map[int]bool{},
 		}
 		code, err := l.run(ctx, argv, env)
 		done <- outcome{code, err}
@@ -68,6 +70,7 @@ func (t *Tracer) Run(ctx context.Context, argv []string, env []string) (int, err
 type thread struct {
 	tgid    int // 0 until known
 	pending *pendingCall
+	exit    *exitFixup // a receive followed to its exit
 }
 
 // process owns the pidfd of one traced thread group.
@@ -80,6 +83,8 @@ type pendingCall struct {
 	seq    uint64
 	regs   syscalls.Regs
 	cancel context.CancelFunc
+	tgid   int
+	fd     int
 }
 
 type result struct {
@@ -103,6 +108,9 @@ type loop struct {
 	pending  int // connects being negotiated in goroutines
 	mainPid  int
 	exitCode int
+	// watched holds, per process, the descriptors of sockets chainrun
+	// redirected (DNS): their receives are followed to their exit.
+	watched map[int]map[int]bool
 }
 
 func (l *loop) logf(format string, args ...any) {
@@ -263,7 +271,12 @@ func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
 		l.threads[tid] = th
 	}
 	sig := ws.StopSignal()
-	switch event := int(ws) >> 16; event {
+	event := int(ws) >> 16
+	if event == 0 && sig == syscalls.SyscallExitStop {
+		l.onSyscallExit(tid, th)
+		return
+	}
+	switch event {
 	case unix.PTRACE_EVENT_SECCOMP:
 		l.onSeccomp(ctx, tid, th)
 	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
@@ -276,6 +289,7 @@ func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
 			}
 			if event != unix.PTRACE_EVENT_CLONE {
 				ct.tgid = child // fork and vfork make a new process
+				l.inheritWatched(tid, th, child)
 			}
 		}
 		l.resume(tid, 0)
@@ -339,6 +353,7 @@ func (l *loop) onExit(tid int, ws unix.WaitStatus) {
 	if th := l.threads[tid]; th != nil {
 		l.dropThread(tid, th)
 	}
+	delete(l.watched, tid)
 	if p := l.procs[tid]; p != nil {
 		// A leader's exit is reported after all its threads are gone.
 		unix.Close(p.pidfd)
@@ -407,32 +422,36 @@ func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
 		l.resume(tid, 0)
 		return
 	}
-	args, err := connectArgs(tid, trap, &regs)
+	args, err := syscallArgs(tid, trap, &regs)
 	if err != nil {
 		l.resume(tid, 0) // unreadable memory: the kernel answers EFAULT
 		return
 	}
-	sa, err := readSockaddr(tid, args)
+	switch c := trap.Call(); {
+	case c == syscalls.CallConnect:
+		l.onConnect(ctx, tid, th, trap, &regs, args, start)
+	case c.Receives():
+		l.onReceive(tid, th, trap, args)
+	default:
+		l.onSend(tid, th, trap, &regs, args, start)
+	}
+}
+
+// onConnect handles a trapped connect: the handler routes it at once or
+// negotiates it in a goroutine while the thread stays stopped.
+func (l *loop) onConnect(ctx context.Context, tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, args sysArgs, start time.Time) {
+	fd := args.fd()
+	sa, err := readSockaddr(tid, args[1], args[2])
 	if err != nil || !sa.IsInet() {
 		l.resume(tid, 0) // AF_UNIX and friends, or a malformed address
 		return
 	}
-	tgid, err := l.tgidOf(tid, th)
-	if err != nil {
-		l.resume(tid, 0) // the thread is going away
-		return
-	}
-	pidfd, err := l.pidfd(tgid)
-	if err != nil {
-		l.resume(tid, 0)
-		return
-	}
-	sock, err := syscalls.GetFd(pidfd, args.fd)
+	tgid, sock, err := l.socketOf(tid, th, fd)
 	if err != nil {
 		l.resume(tid, 0) // not an open descriptor: the kernel says EBADF
 		return
 	}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: args.fd, Dst: sa.Dest(), Socket: sock, Start: start}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: sa.Dest(), Socket: sock, Start: start}
 	info, err := syscalls.InspectSocket(sock)
 	if err != nil || info.Domain != int(sa.Family) || !info.Fresh {
 		// Not a socket (ENOTSOCK), a family mismatch, or a socket that is
@@ -445,14 +464,32 @@ func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
 	call.Info = info
 	if res, ok := l.t.Handler.Route(call); ok {
 		unix.Close(sock)
-		l.finish(tid, &regs, res)
+		l.finish(tid, tgid, fd, regs, res)
 		return
 	}
 	l.seq++
 	callCtx, cancel := context.WithCancel(ctx)
-	th.pending = &pendingCall{seq: l.seq, regs: regs, cancel: cancel}
+	th.pending = &pendingCall{seq: l.seq, regs: *regs, cancel: cancel, tgid: tgid, fd: fd}
 	l.pending++
 	go l.connect(callCtx, call, l.seq)
+}
+
+// socketOf duplicates descriptor fd of thread tid's process into chainrun
+// (pidfd_getfd). The caller owns the duplicate.
+func (l *loop) socketOf(tid int, th *thread, fd int) (tgid, sock int, err error) {
+	tgid, err = l.tgidOf(tid, th)
+	if err != nil {
+		return 0, -1, err // the thread is going away
+	}
+	pidfd, err := l.pidfd(tgid)
+	if err != nil {
+		return 0, -1, err
+	}
+	sock, err = syscalls.GetFd(pidfd, fd)
+	if err != nil {
+		return 0, -1, err
+	}
+	return tgid, sock, nil
 }
 
 // connect runs the Handler's Connect in its own goroutine and sends the
@@ -463,9 +500,12 @@ func (l *loop) connect(ctx context.Context, c *Call, seq uint64) {
 	l.results <- result{tid: c.Tid, seq: seq, res: res}
 }
 
-// finish applies a verdict to a thread stopped at a trapped syscall and
-// resumes it.
-func (l *loop) finish(tid int, regs *syscalls.Regs, res Result) {
+// finish applies a verdict to a thread stopped at a trapped syscall on
+// descriptor fd of process tgid, and resumes it.
+func (l *loop) finish(tid, tgid, fd int, regs *syscalls.Regs, res Result) {
+	if res.watch {
+		l.watch(tgid, fd)
+	}
 	if ret, ok := res.Emulated(); ok {
 		if err := syscalls.SkipSyscall(tid, regs, ret); err != nil {
 			if err != unix.ESRCH {
@@ -486,44 +526,46 @@ func (l *loop) onResult(r result) {
 	p := th.pending
 	th.pending = nil
 	p.cancel()
-	l.finish(r.tid, &p.regs, r.res)
+	l.finish(r.tid, p.tgid, p.fd, &p.regs, r.res)
 }
 
-type connectCall struct {
-	fd      int
-	addr    uint64
-	addrLen uint64
-}
+// sysArgs are a trapped syscall's six arguments.
+type sysArgs [6]uint64
 
-// connectArgs reads connect's three arguments, from registers or, for
-// socketcall, from the array the program points at.
-func connectArgs(tid int, trap syscalls.Trap, regs *syscalls.Regs) (connectCall, error) {
+// fd is the first argument read as a descriptor.
+func (a sysArgs) fd() int { return int(int32(a[0])) }
+
+// syscallArgs reads a trapped syscall's arguments, from registers or, for
+// socketcall, from the array of 32-bit words the program points at.
+func syscallArgs(tid int, trap syscalls.Trap, regs *syscalls.Regs) (sysArgs, error) {
+	var a sysArgs
 	abi := trap.ABI()
-	if trap == syscalls.TrapSocketcallConnect {
-		var b [12]byte
+	if trap.Variant() == syscalls.VariantSocketcall {
+		var b [24]byte
 		n, err := syscalls.ReadMem(tid, regs.Arg(abi, 1), b[:])
-		if err != nil || n != len(b) {
-			return connectCall{}, fmt.Errorf("socketcall args: short read")
+		if err != nil || n < 12 {
+			return a, fmt.Errorf("socketcall args: short read")
 		}
-		u32 := func(i int) uint64 {
-			return uint64(b[4*i]) | uint64(b[4*i+1])<<8 | uint64(b[4*i+2])<<16 | uint64(b[4*i+3])<<24
+		for i := 0; i < n/4; i++ {
+			a[i] = uint64(binary.NativeEndian.Uint32(b[4*i:]))
 		}
-		return connectCall{fd: int(int32(u32(0))), addr: u32(1), addrLen: u32(2)}, nil
+		return a, nil
 	}
-	fd := regs.Arg(abi, 0)
-	if abi == syscalls.ABICompat32 {
-		fd = uint64(int64(int32(fd)))
+	for i := range a {
+		a[i] = regs.Arg(abi, i)
 	}
-	return connectCall{fd: int(int32(fd)), addr: regs.Arg(abi, 1), addrLen: regs.Arg(abi, 2) & 0xffffffff}, nil
+	return a, nil
 }
 
-func readSockaddr(tid int, c connectCall) (syscalls.Sockaddr, error) {
-	n := c.addrLen
+// readSockaddr reads the sockaddr of addrLen bytes at addr (clamped to
+// MaxSockaddrLen).
+func readSockaddr(tid int, addr, addrLen uint64) (syscalls.Sockaddr, error) {
+	n := addrLen & 0xffffffff
 	if n > syscalls.MaxSockaddrLen {
 		n = syscalls.MaxSockaddrLen
 	}
 	var buf [syscalls.MaxSockaddrLen]byte
-	got, err := syscalls.ReadMem(tid, c.addr, buf[:n])
+	got, err := syscalls.ReadMem(tid, addr, buf[:n])
 	if err != nil {
 		return syscalls.Sockaddr{}, err
 	}

@@ -1,0 +1,200 @@
+package tracer_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chainrun/chainrun/tracer"
+)
+
+// redirector is a Handler and DatagramHandler that sends what a program
+// addresses to fake to the echo server at real instead (a UDP connect too,
+// by connecting the program's socket there), and shows the program fake as
+// the source of the replies: the DNS path's mechanism, with no DNS.
+type redirector struct {
+	fake, real netip.AddrPort
+	refuse     bool // refuse datagrams to fake instead
+
+	mu        sync.Mutex
+	datagrams []tracer.Datagram
+}
+
+func (r *redirector) Route(c *tracer.Call) (tracer.Result, bool) {
+	if c.Info.Type != unix.SOCK_DGRAM || c.Dst != r.fake {
+		return tracer.Allow(), true
+	}
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(r.real.Port()), Addr: r.real.Addr().As4()}
+	if c.Info.Domain == unix.AF_INET6 {
+		sa = &unix.SockaddrInet6{Port: int(r.real.Port()), Addr: r.real.Addr().As16()}
+	}
+	if err := unix.Connect(c.Socket, sa); err != nil {
+		return tracer.Fail(err.(syscall.Errno)), true
+	}
+	return tracer.Return(0).WatchReplies(), true
+}
+
+func (r *redirector) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
+	return tracer.Fail(syscall.ENETUNREACH)
+}
+
+func (r *redirector) Datagram(d *tracer.Datagram) tracer.Verdict {
+	r.mu.Lock()
+	r.datagrams = append(r.datagrams, *d)
+	r.mu.Unlock()
+	switch {
+	case d.Dst != r.fake:
+		return tracer.Pass()
+	case r.refuse:
+		return tracer.Refuse(syscall.EPERM)
+	}
+	return tracer.Redirect(r.real)
+}
+
+func (r *redirector) Source(src netip.AddrPort) (netip.AddrPort, bool) {
+	if src == r.real || src == netip.AddrPortFrom(netip.AddrFrom16(r.real.Addr().As16()), r.real.Port()) {
+		return r.fake, true
+	}
+	return netip.AddrPort{}, false
+}
+
+// echoUDP answers every datagram with "echo:" and its text, from addr.
+func echoUDP(t *testing.T, network, addr string) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
+}
+
+// TestDatagramRedirect checks every send and receive call of the DNS path,
+// in the native and the 32-bit ABI: the datagram reaches the echo server
+// although the program addressed a port where nothing listens, and the
+// program sees the reply come from the address it wrote to.
+func TestDatagramRedirect(t *testing.T) {
+	echo4 := echoUDP(t, "udp4", "127.0.0.1:0")
+	echo6 := echoUDP(t, "udp6", "[::1]:0")
+	fake4 := netip.MustParseAddrPort("127.0.0.9:53")
+	fake6 := netip.MustParseAddrPort("[::1]:9")
+	type tc struct {
+		prog, send, recv string
+		v6, mapped       bool
+	}
+	var cases []tc
+	for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
+		for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
+			cases = append(cases, tc{prog: "udp_probe", send: send, recv: recv})
+		}
+	}
+	cases = append(cases,
+		tc{prog: "udp_probe", send: "sendto", recv: "recvfrom", v6: true},
+		tc{prog: "udp_probe", send: "sendmmsg", recv: "recvmsg", v6: true},
+		tc{prog: "udp_probe", send: "connect", recv: "recvmmsg", mapped: true},
+		tc{prog: "udp_probe", send: "sendmsg", recv: "recvfrom", mapped: true},
+		tc{prog: "udp_probe", send: "connect", recv: "read"},
+	)
+	for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
+		for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
+			cases = append(cases, tc{prog: "udp_probe32", send: send, recv: recv})
+		}
+	}
+	for _, c := range cases {
+		name := c.prog + "/" + c.send + "/" + c.recv
+		fake, real := fake4, echo4
+		args := []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
+		wantFrom := "127.0.0.9 port 53"
+		switch {
+		case c.v6:
+			fake, real = fake6, echo6
+			args = []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
+			wantFrom = "::1 port 9"
+			name += "/v6"
+		case c.mapped:
+			args = []string{c.send, c.recv, "-mapped", fake.Addr().String(), itoa(fake.Port())}
+			wantFrom = "::ffff:127.0.0.9 port 53"
+			name += "/mapped"
+		}
+		if c.recv == "read" {
+			wantFrom = "none port -1"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := progs().Path(t, c.prog)
+			h := &redirector{fake: fake, real: real}
+			code, out := runTraced(t, h, append([]string{path}, args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+			texts := []string{"echo:ping"}
+			if c.send == "sendmmsg" {
+				texts = []string{"echo:ping1", "echo:ping2"}
+				if !strings.Contains(out, "send: 2\n") {
+					t.Errorf("sendmmsg did not report 2 messages:\n%s", out)
+				}
+			}
+			for _, text := range texts {
+				want := "reply from " + wantFrom + ": " + text
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if c.send != "connect" && len(h.datagrams) == 0 {
+				t.Errorf("the handler saw no datagram")
+			}
+			for _, d := range h.datagrams {
+				if d.Dst != fake || d.Info.Type != unix.SOCK_DGRAM {
+					t.Errorf("datagram %+v: want destination %s on a datagram socket", d, fake)
+				}
+			}
+		})
+	}
+}
+
+// TestDatagramRefused checks that a refused datagram fails the send with
+// the handler's errno and that nothing reaches the destination.
+func TestDatagramRefused(t *testing.T) {
+	echo := echoUDP(t, "udp4", "127.0.0.1:0")
+	for _, send := range []string{"sendto", "sendmsg", "sendmmsg"} {
+		t.Run(send, func(t *testing.T) {
+			h := &redirector{fake: echo, real: echo, refuse: true}
+			code, out := runTraced(t, h, progs().Path(t, "udp_probe"), send, "recvfrom", echo.Addr().String(), itoa(echo.Port()))
+			if code == 0 || !strings.Contains(out, "send: EPERM") {
+				t.Fatalf("exit %d, want a send failing with EPERM:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// TestDatagramPassed checks that datagrams the handler passes go where the
+// program sent them, with the kernel's own source address.
+func TestDatagramPassed(t *testing.T) {
+	echo := echoUDP(t, "udp4", "127.0.0.1:0")
+	h := &redirector{fake: netip.MustParseAddrPort("127.0.0.9:53"), real: echo}
+	code, out := runTraced(t, h, progs().Path(t, "udp_probe"), "sendmmsg", "recvmsg", echo.Addr().String(), itoa(echo.Port()))
+	want := "reply from 127.0.0.1 port " + itoa(echo.Port()) + ": echo:ping2"
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want %q:\n%s", code, want, out)
+	}
+}
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }
