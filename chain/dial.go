@@ -99,7 +99,7 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst socks.
 		}
 		defer unix.SetNonblock(sock, false)
 	}
-	route, err := d.attempts(ctx, dst,
+	route, err := d.attempts(ctx, connectTo(dst),
 		func(Route) (int, int, error) { return sock, family, nil },
 		func(fd int) { dissolve(fd) })
 	if err == nil && blocking {
@@ -154,38 +154,65 @@ func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) er
 // a host name for the last hop to resolve. chainrun serve uses it for its
 // upstream chain.
 func (d *Dialer) Dial(ctx context.Context, dst socks.Addr) (net.Conn, error) {
-	fd := -1
-	_, err := d.attempts(ctx, dst,
-		func(route Route) (int, int, error) {
-			addrs := route[0].Addrs()
-			if len(addrs) == 0 {
-				return -1, 0, fmt.Errorf("hop 1 (%s): not resolved: %w", route[0], syscall.EHOSTUNREACH)
-			}
-			family := unix.AF_INET6
-			if addrs[0].Addr().Is4() {
-				family = unix.AF_INET
-			}
-			s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return -1, 0, fmt.Errorf("socket: %w", err)
-			}
-			fd = s
-			return s, family, nil
-		},
-		func(s int) { unix.Close(s); fd = -1 })
-	if err != nil {
+	var own ownSocket
+	if _, err := d.attempts(ctx, connectTo(dst), own.open, own.failed); err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "chain")
+	f := os.NewFile(uintptr(own.fd), "chain")
 	defer f.Close()
 	return net.FileConn(f)
 }
 
+// ownSocket opens chainrun's own sockets for Dial and Resolve, one per
+// attempt, and holds the one that worked.
+type ownSocket struct {
+	fd int // the last socket open gave; -1 after failed closed it
+}
+
+// open opens a non-blocking TCP socket of the family of the first hop's
+// first address.
+func (o *ownSocket) open(route Route) (int, int, error) {
+	o.fd = -1
+	addrs := route[0].Addrs()
+	if len(addrs) == 0 {
+		return -1, 0, fmt.Errorf("hop 1 (%s): not resolved: %w", route[0], syscall.EHOSTUNREACH)
+	}
+	family := unix.AF_INET6
+	if addrs[0].Addr().Is4() {
+		family = unix.AF_INET
+	}
+	s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, fmt.Errorf("socket: %w", err)
+	}
+	o.fd = s
+	return s, family, nil
+}
+
+// failed closes the socket of a failed attempt.
+func (o *ownSocket) failed(fd int) {
+	unix.Close(fd)
+	o.fd = -1
+}
+
+// A hopRequest is what a hop is asked over conn once the hops before it
+// have connected onward to it: to connect to the next hop or to the
+// destination (connectTo), or, for the last hop, Tor's RESOLVE or
+// RESOLVE_PTR (Resolve, ResolvePTR). ctx carries the hop's ReadTimeout.
+type hopRequest func(ctx context.Context, conn net.Conn, hop *Proxy) error
+
+// connectTo asks a hop to connect onward to target.
+func connectTo(target socks.Addr) hopRequest {
+	return func(ctx context.Context, conn net.Conn, hop *Proxy) error {
+		return connectHop(ctx, conn, hop, target)
+	}
+}
+
 // attempts runs the connection: it picks a route, negotiates it on the
-// socket open gives, and in the modes other than Strict tries again
-// without a hop that failed, until one works, the hops run out or the
-// budget does. failed undoes a failed attempt on its socket.
-func (d *Dialer) attempts(ctx context.Context, dst socks.Addr, open func(Route) (fd, family int, err error), failed func(fd int)) (Route, error) {
+// socket open gives, ending with last, and in the modes other than Strict
+// tries again without a hop that failed, until one works, the hops run out
+// or the budget does. failed undoes a failed attempt on its socket.
+func (d *Dialer) attempts(ctx context.Context, last hopRequest, open func(Route) (fd, family int, err error), failed func(fd int)) (Route, error) {
 	if len(d.Chain) == 0 {
 		return nil, fmt.Errorf("no proxy configured: %w", syscall.ECONNREFUSED)
 	}
@@ -205,7 +232,7 @@ func (d *Dialer) attempts(ctx context.Context, dst socks.Addr, open func(Route) 
 		if err != nil {
 			return route, err
 		}
-		herr := d.negotiate(ctx, fd, family, route, dst)
+		herr := d.negotiate(ctx, fd, family, route, last)
 		if herr == nil {
 			for _, p := range route {
 				d.health().markUp(p)
@@ -236,18 +263,19 @@ func (e *hopError) Error() string { return fmt.Sprintf("hop %d (%s): %v", e.inde
 func (e *hopError) Unwrap() error { return e.err }
 
 // negotiate connects fd to the route's first hop and has each hop connect
-// onward, the last one to dst.
-func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, dst socks.Addr) *hopError {
+// onward to the next; the last one is asked last (for a connection, to
+// connect to the destination).
+func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, last hopRequest) *hopError {
 	conn := &pollConn{fd: fd}
 	if err := d.connectFirst(ctx, conn, family, route[0]); err != nil {
 		return &hopError{index: 1, hop: route[0], blame: route[0], err: err}
 	}
 	for i, hop := range route {
-		target := dst
+		req := last
 		if i+1 < len(route) {
-			target = route[i+1].target()
+			req = connectTo(route[i+1].target())
 		}
-		if err := d.handshake(ctx, conn, hop, target); err != nil {
+		if err := d.handshake(ctx, conn, hop, req); err != nil {
 			blame := hop
 			if answeredByHop(err) {
 				// The hop is fine: what it could not reach is to blame.
@@ -314,10 +342,15 @@ func (d *Dialer) connectFirst(ctx context.Context, conn *pollConn, family int, h
 	return lastErr
 }
 
-// handshake asks hop to connect onward to target, over conn.
-func (d *Dialer) handshake(ctx context.Context, conn net.Conn, hop *Proxy, target socks.Addr) error {
+// handshake asks hop req over conn, bounded by ReadTimeout.
+func (d *Dialer) handshake(ctx context.Context, conn net.Conn, hop *Proxy, req hopRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, orDefault(d.ReadTimeout, DefaultReadTimeout))
 	defer cancel()
+	return req(ctx, conn, hop)
+}
+
+// connectHop asks hop to connect onward to target, over conn.
+func connectHop(ctx context.Context, conn net.Conn, hop *Proxy, target socks.Addr) error {
 	switch hop.Scheme {
 	case SOCKS5, SOCKS5H:
 		_, err := socks.Connect5(ctx, conn, target, hop.Auth)

@@ -39,9 +39,15 @@ import (
 // caller who wants a deadline of its own on conn should use a ctx without
 // one. Connect5 never closes conn.
 func Connect5(ctx context.Context, conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
+	return run5(ctx, conn, CmdConnect, dst, auth)
+}
+
+// run5 runs a SOCKS5 handshake that ends with request cmd for dst under
+// ctx, as Connect5 documents, and returns the reply's bound address.
+func run5(ctx context.Context, conn net.Conn, cmd Command, dst Addr, auth *Auth) (Addr, error) {
 	var bound Addr
 	err := handshake.Run(ctx, conn, proto5, func() (err error) {
-		bound, err = connect5(conn, dst, auth)
+		bound, err = request5(conn, cmd, dst, auth)
 		return err
 	})
 	if err != nil {
@@ -50,10 +56,11 @@ func Connect5(ctx context.Context, conn net.Conn, dst Addr, auth *Auth) (Addr, e
 	return bound, nil
 }
 
-// connect5 is Connect5 without the context handling.
-func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
+// request5 is run5 without the context handling: the greeting, the
+// authentication, then the request cmd for dst and its reply.
+func request5(conn net.Conn, cmd Command, dst Addr, auth *Auth) (Addr, error) {
 	// Build every message first: bad arguments fail before a byte is sent.
-	req, err := appendAddr([]byte{Version5, byte(CmdConnect), 0}, dst)
+	req, err := appendAddr([]byte{Version5, byte(cmd), 0}, dst)
 	if err != nil {
 		return Addr{}, err
 	}
@@ -105,10 +112,10 @@ func connect5(conn net.Conn, dst Addr, auth *Auth) (Addr, error) {
 		return Addr{}, &ProtocolError{Msg: "proxy chose authentication method " + method.String() + ", which was not offered"}
 	}
 
-	if err := writeMsg(conn, req, proto5, "CONNECT request"); err != nil {
+	if err := writeMsg(conn, req, proto5, cmd.String()+" request"); err != nil {
 		return Addr{}, err
 	}
-	return readReply(conn, "the CONNECT reply")
+	return readReply(conn, "the "+cmd.String()+" reply")
 }
 
 // userPassMsg returns the RFC 1929 username/password request for a.

@@ -12,6 +12,12 @@
 // authentication (*AuthError), malformed answers (*ProtocolError, EPROTO)
 // and a proxy that hangs up mid-handshake (ECONNRESET).
 //
+// Resolve5 and ResolvePTR5 speak Tor's SOCKS5 extensions RESOLVE and
+// RESOLVE_PTR (Tor's socks-extensions.txt): the proxy looks a name or an
+// address up and answers in the reply, with no connection made. Tor's
+// extended onion service reply codes (proposal 304, StatusOnionDescNotFound
+// and the like) have their own strings and errnos.
+//
 // The server side is ServerHandshake, which reads the version byte,
 // negotiates in that version and returns the client's Request, and
 // WriteReply, which answers it in the same version; ServerHandshake5 and

@@ -41,6 +41,9 @@ func (e *ReplyError) Error() string {
 		s = "command not supported by proxy"
 	case StatusAddressTypeNotSupported:
 		s = "address type not supported by proxy"
+	case StatusOnionDescNotFound, StatusOnionDescInvalid, StatusOnionIntroFailed, StatusOnionRendezvousFailed,
+		StatusOnionMissingClientAuth, StatusOnionWrongClientAuth, StatusOnionBadAddress, StatusOnionIntroTimedOut:
+		s = e.Reply.String() + " (Tor extended error 0x" + hex2(byte(e.Reply)) + ")"
 	default:
 		s = "proxy sent " + e.Reply.String()
 	}

@@ -86,6 +86,8 @@ func FuzzServerHandshake5(f *testing.F) {
 	f.Add(cat(greetNone, []byte{5, 1, 0, 3, 0, 0, 80}), uint8(0))
 	f.Add([]byte{5, 0}, uint8(2))
 	f.Add([]byte{4, 1, 0, 80, 1, 2, 3, 4, 0}, uint8(0))
+	f.Add(cat(greetNone, []byte{5, 0xf0, 0, 3}, lenStr("example.com"), []byte{0, 0}), uint8(0))
+	f.Add(cat(greetNone, []byte{5, 0xf1, 0, 1, 1, 2, 3, 4, 0, 0}), uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, kind uint8) {
 		var cfg *ServerConfig
 		switch kind % 3 {
@@ -108,7 +110,7 @@ func FuzzServerHandshake5(f *testing.F) {
 		if req.Dst.Name == "" && !req.Dst.IP.IsValid() {
 			t.Fatalf("request without a destination: %+v", req)
 		}
-		if req.Command < CmdConnect || req.Command > CmdUDPAssociate {
+		if !req.Command.server5() {
 			t.Fatalf("request with command %v", req.Command)
 		}
 		if consumed := len(in) - c.unread(); consumed != requestLen(in, req, c.out.Bytes()) {
@@ -207,6 +209,8 @@ func FuzzServerHandshake(f *testing.F) {
 	f.Add([]byte{4, 1, 0, 80, 1, 2}, uint8(0))
 	f.Add(cat(greetNone, req1234), uint8(0))
 	f.Add(cat(greetAuth, upAlice, req1234, []byte("EXTRA")), uint8(2))
+	f.Add(cat(greetNone, []byte{5, 0xf0, 0, 3}, lenStr("example.com"), []byte{0, 0}), uint8(0))
+	f.Add([]byte{4, 0xf0, 0, 0, 0, 0, 0, 1, 0, 'a', 0}, uint8(0))
 	f.Add([]byte("GET / HTTP/1.1\r\n"), uint8(0))
 	f.Add([]byte{}, uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, kind uint8) {
@@ -237,8 +241,8 @@ func FuzzServerHandshake(f *testing.F) {
 			t.Fatalf("request version %d from a message that starts with %d", req.Version, in[0])
 		case req.Dst.Name == "" && !req.Dst.IP.IsValid():
 			t.Fatalf("request without a destination: %+v", req)
-		case req.Command < CmdConnect || req.Command > CmdUDPAssociate,
-			req.Version == Version4 && req.Command == CmdUDPAssociate:
+		case !req.Command.server5(),
+			req.Version == Version4 && req.Command != CmdConnect && req.Command != CmdBind:
 			t.Fatalf("request with command %v", req.Command)
 		case req.Version == Version4 && (len(req.Username) > MaxNameLen || len(req.Dst.Name) > MaxNameLen):
 			t.Fatalf("SOCKS4 request with overlong fields: %+v", req)
@@ -254,6 +258,74 @@ func FuzzServerHandshake(f *testing.F) {
 		}
 		if reply := c.out.Bytes()[sent:]; reply[0] != map[byte]byte{4: 0, 5: 5}[req.Version] {
 			t.Fatalf("reply % x to a version %d request", reply, req.Version)
+		}
+	})
+}
+
+// FuzzResolve5 feeds arbitrary proxy answers to Tor's RESOLVE and
+// RESOLVE_PTR clients. They must never panic or hang, every error must
+// match an errno, and on success they must have read exactly the proxy's
+// messages and return an address (RESOLVE) or a non-empty name
+// (RESOLVE_PTR).
+func FuzzResolve5(f *testing.F) {
+	v6 := netip.MustParseAddr("2001:db8::1").As16()
+	f.Add(cat(selNone, []byte{5, 0, 0, 1, 10, 0, 0, 1, 0, 0}), false, false)
+	f.Add(cat(selUP, upOK, []byte{5, 0, 0, 4}, v6[:], []byte{0, 0}, []byte("EXTRA")), false, true)
+	f.Add(cat(selNone, []byte{5, 0, 0, 3}, lenStr("host.example"), []byte{0, 0}), true, false)
+	f.Add(cat(selNone, []byte{5, 0, 0, 3}, lenStr("host.example"), []byte{0, 0}), false, false)
+	f.Add(cat(selNone, []byte{5, 0, 0, 3, 0, 0, 0}), true, false)
+	f.Add(cat(selNone, []byte{5, 0xf6, 0, 1}), false, false)
+	f.Add(cat(selNone, []byte{5, 4}), true, false)
+	f.Add([]byte{5, 0xff}, false, true)
+
+	errnos := []syscall.Errno{
+		syscall.EPROTO, syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ENETUNREACH,
+		syscall.EHOSTUNREACH, syscall.ETIMEDOUT, syscall.EOPNOTSUPP, syscall.EAFNOSUPPORT,
+		syscall.EACCES, syscall.EINVAL,
+	}
+	f.Fuzz(func(t *testing.T, answers []byte, ptr, withAuth bool) {
+		var auth *Auth
+		if withAuth {
+			auth = alice
+		}
+		c := newBufConn(answers)
+		var err error
+		var ip netip.Addr
+		var name string
+		if ptr {
+			name, err = ResolvePTR5(context.Background(), c, netip.MustParseAddr("10.0.0.1"), auth)
+		} else {
+			ip, err = Resolve5(context.Background(), c, "host.example", auth)
+		}
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "socks5: ") {
+				t.Errorf("error without prefix: %q", err)
+			}
+			for _, errno := range errnos {
+				if errors.Is(err, errno) {
+					return
+				}
+			}
+			t.Fatalf("error %v matches no errno", err)
+		}
+		want := 2
+		if answers[1] == byte(AuthUsernamePassword) {
+			want += 2
+		}
+		switch {
+		case ptr && name == "":
+			t.Fatal("RESOLVE_PTR succeeded with an empty name")
+		case ptr:
+			want += 4 + 1 + len(name) + 2
+		case ip.Is4():
+			want += 4 + 4 + 2
+		case ip.Is6():
+			want += 4 + 16 + 2
+		default:
+			t.Fatalf("RESOLVE succeeded with %v", ip)
+		}
+		if consumed := len(answers) - c.unread(); consumed != want {
+			t.Fatalf("read %d bytes of the answers, want %d", consumed, want)
 		}
 	})
 }

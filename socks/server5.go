@@ -52,7 +52,9 @@ type Request struct {
 	// Version is the protocol the client speaks: Version4 (SOCKS4 and
 	// SOCKS4a) or Version5. WriteReply answers in it.
 	Version byte
-	// Command is CmdConnect or CmdBind, or for SOCKS5 CmdUDPAssociate.
+	// Command is CmdConnect or CmdBind, or for SOCKS5 CmdUDPAssociate or
+	// one of Tor's CmdResolve (Dst is the name to resolve, or an address)
+	// and CmdResolvePTR (Dst is the address to look up, or a name).
 	Command Command
 	// Dst is the destination: an IP address, or a name for SOCKS4a and
 	// the SOCKS5 domain address type.
@@ -71,12 +73,13 @@ type Request struct {
 // username and password if that method was picked, and reads the request.
 // It reads exactly the client's messages, never more.
 //
-// It returns the request for any command RFC 1928 defines; the caller
-// answers it with WriteReply5. On failure it first sends the client the
-// proper refusal when there is one (method 0xff, RFC 1929 status 1, or a
-// reply with StatusCommandNotSupported, StatusAddressTypeNotSupported or
-// StatusGeneralFailure), then returns the error; authentication failures
-// match ErrAuth. ServerHandshake5 never closes conn and sets no deadline:
+// It returns the request for any command RFC 1928 defines and for Tor's
+// RESOLVE and RESOLVE_PTR; the caller answers it with WriteReply5 (for
+// RESOLVE_PTR with the name as the bound address). On failure it first
+// sends the client the proper refusal when there is one (method 0xff, RFC
+// 1929 status 1, or a reply with StatusCommandNotSupported,
+// StatusAddressTypeNotSupported or StatusGeneralFailure), then returns the
+// error; authentication failures match ErrAuth. ServerHandshake5 never closes conn and sets no deadline:
 // the caller should bound the handshake with conn.SetDeadline.
 func ServerHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 	var ver [1]byte
@@ -142,7 +145,7 @@ func serverHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 	}
 	r := &Request{Version: Version5, Command: Command(req[1]), Dst: parseAddr(req[3], req[4], tail[:tailLen]), Username: user}
 	switch {
-	case r.Command < CmdConnect || r.Command > CmdUDPAssociate:
+	case !r.Command.server5():
 		_ = WriteReply5(conn, StatusCommandNotSupported, Addr{})
 		return nil, &ProtocolError{Msg: r.Command.String() + " in the request"}
 	case req[3] == atypDomain && r.Dst.Name == "":
@@ -150,6 +153,15 @@ func serverHandshake5(conn net.Conn, cfg *ServerConfig) (*Request, error) {
 		return nil, &ProtocolError{Msg: "empty domain name in the request"}
 	}
 	return r, nil
+}
+
+// server5 reports whether ServerHandshake5 returns requests with command c.
+func (c Command) server5() bool {
+	switch c {
+	case CmdConnect, CmdBind, CmdUDPAssociate, CmdResolve, CmdResolvePTR:
+		return true
+	}
+	return false
 }
 
 // serverUserPass runs the server side of the RFC 1929 subnegotiation and
@@ -193,7 +205,10 @@ func serverUserPass(conn net.Conn, check func(user, pass string) bool) (string, 
 
 // WriteReply5 writes a SOCKS5 reply with code r and bound address bound. An
 // Addr with neither a name nor a valid IP is sent as 0.0.0.0 (with its
-// port), so the zero Addr is 0.0.0.0:0.
+// port), so the zero Addr is 0.0.0.0:0. An Addr with a Name goes as the
+// domain address type, as the answer to RESOLVE_PTR does; a name longer
+// than MaxNameLen fails with an error that matches syscall.EINVAL, with
+// nothing sent.
 func WriteReply5(conn net.Conn, r Reply, bound Addr) error {
 	if bound.Name == "" && !bound.IP.IsValid() {
 		bound.IP = netip.IPv4Unspecified()

@@ -31,7 +31,8 @@ const (
 // a SOCKS5 length byte.
 const MaxNameLen = 255
 
-// A Command is a SOCKS5 request command (RFC 1928, section 4).
+// A Command is a SOCKS5 request command (RFC 1928, section 4, and Tor's
+// extensions).
 type Command byte
 
 // The SOCKS5 commands.
@@ -39,9 +40,16 @@ const (
 	CmdConnect      Command = 0x01 // establish a TCP connection
 	CmdBind         Command = 0x02 // accept one inbound TCP connection
 	CmdUDPAssociate Command = 0x03 // relay UDP datagrams
+
+	// Tor's extensions (Tor's socks-extensions.txt): the proxy resolves a
+	// name, or an address back to a name, and answers in the reply's
+	// BND.ADDR; no connection is made.
+	CmdResolve    Command = 0xf0 // resolve a domain name to an IPv4 or IPv6 address
+	CmdResolvePTR Command = 0xf1 // resolve an IP address to a name (reverse lookup)
 )
 
-// String returns the command's name as RFC 1928 spells it.
+// String returns the command's name as RFC 1928 (or, for Tor's
+// extensions, socks-extensions.txt) spells it.
 func (c Command) String() string {
 	switch c {
 	case CmdConnect:
@@ -50,6 +58,10 @@ func (c Command) String() string {
 		return "BIND"
 	case CmdUDPAssociate:
 		return "UDP ASSOCIATE"
+	case CmdResolve:
+		return "RESOLVE"
+	case CmdResolvePTR:
+		return "RESOLVE_PTR"
 	}
 	return "unknown command 0x" + hex2(byte(c))
 }
@@ -96,8 +108,22 @@ const (
 	StatusAddressTypeNotSupported Reply = 0x08 // address type not supported
 )
 
-// String returns the reply's meaning as RFC 1928 words it, or
-// "unknown reply 0x2a" for a code the RFC does not define.
+// Tor's extended reply codes for onion services (Tor proposal 304), sent
+// only by a SocksPort with the ExtendedErrors flag.
+const (
+	StatusOnionDescNotFound      Reply = 0xf0 // the service's descriptor cannot be found on the hash ring
+	StatusOnionDescInvalid       Reply = 0xf1 // the descriptor cannot be parsed or its signature is bad
+	StatusOnionIntroFailed       Reply = 0xf2 // no introduction point reaches the service
+	StatusOnionRendezvousFailed  Reply = 0xf3 // the rendezvous with the service could not be finished
+	StatusOnionMissingClientAuth Reply = 0xf4 // the service needs client authorization, none is configured
+	StatusOnionWrongClientAuth   Reply = 0xf5 // the configured client authorization is refused
+	StatusOnionBadAddress        Reply = 0xf6 // the .onion address is malformed
+	StatusOnionIntroTimedOut     Reply = 0xf7 // the introduction timed out
+)
+
+// String returns the reply's meaning as RFC 1928 words it (or, for Tor's
+// extended codes, a short form of proposal 304's wording), or
+// "unknown reply 0x2a" for a code neither defines.
 func (r Reply) String() string {
 	switch r {
 	case StatusSucceeded:
@@ -118,6 +144,22 @@ func (r Reply) String() string {
 		return "command not supported"
 	case StatusAddressTypeNotSupported:
 		return "address type not supported"
+	case StatusOnionDescNotFound:
+		return "onion service descriptor not found"
+	case StatusOnionDescInvalid:
+		return "onion service descriptor invalid"
+	case StatusOnionIntroFailed:
+		return "onion service introduction failed"
+	case StatusOnionRendezvousFailed:
+		return "onion service rendezvous failed"
+	case StatusOnionMissingClientAuth:
+		return "onion service missing client authorization"
+	case StatusOnionWrongClientAuth:
+		return "onion service wrong client authorization"
+	case StatusOnionBadAddress:
+		return "onion service invalid address"
+	case StatusOnionIntroTimedOut:
+		return "onion service introduction timed out"
 	}
 	return "unknown reply 0x" + hex2(byte(r))
 }
@@ -128,20 +170,34 @@ func (r Reply) String() string {
 // EHOSTUNREACH, ETIMEDOUT (TTL expired), EOPNOTSUPP (command not supported)
 // and EAFNOSUPPORT (address type not supported) for the others. It returns 0
 // for StatusSucceeded.
+//
+// Tor's onion service codes map to what the program could do about them: a
+// service that cannot be reached (descriptor not found or invalid,
+// introduction or rendezvous failed) is EHOSTUNREACH, as an unreachable
+// host, since the program may try another address; an introduction that
+// timed out is ETIMEDOUT; a missing or wrong client authorization is
+// EACCES, as a permission refused; a malformed .onion address is EINVAL,
+// as connect(2) says for an address it cannot use: retrying cannot help.
 func (r Reply) Errno() syscall.Errno {
 	switch r {
 	case StatusSucceeded:
 		return 0
 	case StatusNetworkUnreachable:
 		return syscall.ENETUNREACH
-	case StatusHostUnreachable:
+	case StatusHostUnreachable,
+		StatusOnionDescNotFound, StatusOnionDescInvalid,
+		StatusOnionIntroFailed, StatusOnionRendezvousFailed:
 		return syscall.EHOSTUNREACH
-	case StatusTTLExpired:
+	case StatusTTLExpired, StatusOnionIntroTimedOut:
 		return syscall.ETIMEDOUT
 	case StatusCommandNotSupported:
 		return syscall.EOPNOTSUPP
 	case StatusAddressTypeNotSupported:
 		return syscall.EAFNOSUPPORT
+	case StatusOnionMissingClientAuth, StatusOnionWrongClientAuth:
+		return syscall.EACCES
+	case StatusOnionBadAddress:
+		return syscall.EINVAL
 	}
 	// StatusGeneralFailure, StatusNotAllowed, StatusConnectionRefused and
 	// codes the RFC does not define.

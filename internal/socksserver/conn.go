@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,7 +86,13 @@ func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o 
 		return o
 	}
 	o.proto, o.user, o.dst = protoName(req), req.Username, req.Dst.String()
-	if req.Command != socks.CmdConnect {
+	switch req.Command {
+	case socks.CmdConnect:
+	case socks.CmdResolve, socks.CmdResolvePTR:
+		o.dst = addrHost(req.Dst) // the port means nothing here
+		o.result = s.answerResolve(ctx, client, req, timeout)
+		return o
+	default:
 		_ = socks.WriteReply(client, req, socks.StatusCommandNotSupported, socks.Addr{})
 		o.result = req.Command.String() + " not supported"
 		return o
@@ -128,6 +136,94 @@ func (s *Server) handle(ctx context.Context, sess *session, client net.Conn) (o 
 		o.result = "ok"
 	}
 	return o
+}
+
+// answerResolve answers Tor's RESOLVE or RESOLVE_PTR with a lookup
+// bounded by timeout and returns the log's result.
+func (s *Server) answerResolve(ctx context.Context, client net.Conn, req *socks.Request, timeout time.Duration) string {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var answer socks.Addr
+	var err error
+	if req.Command == socks.CmdResolve {
+		answer.IP, err = s.lookupIP(ctx, req.Dst)
+	} else {
+		answer.Name, err = s.lookupName(ctx, req.Dst)
+	}
+	_ = client.SetDeadline(time.Now().Add(timeout)) // for the reply
+	if err != nil {
+		_ = socks.WriteReply5(client, socks.StatusHostUnreachable, socks.Addr{})
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "server shutting down"
+		}
+		return fmt.Sprintf("%v: %v (%v)", req.Command, socks.StatusHostUnreachable, err)
+	}
+	if err := socks.WriteReply5(client, socks.StatusSucceeded, answer); err != nil {
+		return fmt.Sprintf("%v: %v", req.Command, err)
+	}
+	return fmt.Sprintf("%v ok: %s", req.Command, addrHost(answer))
+}
+
+// lookupIP resolves dst for RESOLVE: the first IPv4 address of the name,
+// else its first IPv6 address. An address, also one written as a name, is
+// its own answer.
+func (s *Server) lookupIP(ctx context.Context, dst socks.Addr) (netip.Addr, error) {
+	if dst.Name == "" {
+		return dst.IP.Unmap().WithZone(""), nil
+	}
+	if ip, err := netip.ParseAddr(dst.Name); err == nil {
+		return ip.Unmap().WithZone(""), nil
+	}
+	ips, err := s.resolver().LookupNetIP(ctx, "ip", dst.Name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var v6 netip.Addr
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4():
+			return ip, nil
+		case ip.Is6() && !v6.IsValid():
+			v6 = ip.WithZone("")
+		}
+	}
+	if !v6.IsValid() {
+		return netip.Addr{}, fmt.Errorf("lookup %s: no addresses", dst.Name)
+	}
+	return v6, nil
+}
+
+// lookupName resolves dst for RESOLVE_PTR: the first name of the address,
+// without its final dot. A name that is an IP address in text is taken as
+// that address (Tor does the same); any other name is refused.
+func (s *Server) lookupName(ctx context.Context, dst socks.Addr) (string, error) {
+	ip := dst.IP
+	if dst.Name != "" {
+		var err error
+		if ip, err = netip.ParseAddr(dst.Name); err != nil {
+			return "", fmt.Errorf("%q is not an IP address", dst.Name)
+		}
+	}
+	names, err := s.resolver().LookupAddr(ctx, ip.Unmap().String())
+	if err != nil {
+		return "", err
+	}
+	for _, name := range names {
+		name = strings.TrimSuffix(name, ".")
+		if name != "" && len(name) <= socks.MaxNameLen {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("lookup %s: no name that fits a SOCKS5 reply", ip)
+}
+
+// addrHost is a's name or IP address, without the port.
+func addrHost(a socks.Addr) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.IP.String()
 }
 
 // protoName names the protocol of req for the log.

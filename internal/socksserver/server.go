@@ -1,7 +1,8 @@
 // Package socksserver is the SOCKS proxy behind `chainrun serve`: it
 // accepts clients, runs the SOCKS4, SOCKS4a or SOCKS5 handshake (the
 // client's first byte says which, so all three share one port), dials
-// CONNECT destinations and relays bytes both ways.
+// CONNECT destinations and relays bytes both ways, and answers Tor's
+// RESOLVE and RESOLVE_PTR extensions.
 package socksserver
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -24,9 +26,13 @@ const (
 )
 
 // Server is a SOCKS4, SOCKS4a and SOCKS5 proxy server with CONNECT
-// support. BIND and UDP ASSOCIATE are refused (StatusCommandNotSupported
-// for SOCKS5, Status4Rejected for SOCKS4). The zero Server is ready to use;
-// its fields must not change while Serve runs.
+// support. It also answers Tor's SOCKS5 extensions RESOLVE (the first IPv4
+// address of the name, else its first IPv6 address) and RESOLVE_PTR (the
+// first name of the address) with Resolver; a lookup that fails is
+// answered StatusHostUnreachable. BIND and UDP ASSOCIATE are refused
+// (StatusCommandNotSupported for SOCKS5, Status4Rejected for SOCKS4). The
+// zero Server is ready to use; its fields must not change while Serve
+// runs.
 type Server struct {
 	// Auth says which authentication methods clients may use. Nil means
 	// no authentication. When it requires a password, SOCKS4 and SOCKS4a
@@ -39,8 +45,15 @@ type Server struct {
 	// DefaultDialTimeout, which resolves names on the server.
 	Dial func(ctx context.Context, dst socks.Addr) (net.Conn, error)
 
+	// Resolver answers RESOLVE and RESOLVE_PTR. Nil means
+	// net.DefaultResolver, which looks names up on the server's host:
+	// a server whose Dial goes through an upstream chain should give one
+	// that resolves through it, or the lookups leave from here.
+	Resolver Resolver
+
 	// HandshakeTimeout bounds the time from accepting a client to having
-	// its request; a client that says nothing is dropped. Zero means
+	// its request, and each RESOLVE or RESOLVE_PTR lookup with its reply;
+	// a client that says nothing is dropped. Zero means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 
@@ -54,6 +67,15 @@ type Server struct {
 	// errors. For SOCKS4 the user is the client's unchecked USERID.
 	// It is called from many goroutines at once.
 	Logf func(format string, args ...any)
+}
+
+// A Resolver looks names and addresses up for RESOLVE and RESOLVE_PTR.
+// *net.Resolver is one. Its methods should return when ctx is done.
+type Resolver interface {
+	// LookupNetIP returns the addresses of host; network is "ip".
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	// LookupAddr returns the names of addr, an IP address as text.
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
 }
 
 // Serve accepts clients on ln and serves each in its own goroutine until ctx
@@ -144,6 +166,13 @@ func (s *Server) dial(ctx context.Context, dst socks.Addr) (net.Conn, error) {
 	}
 	d := net.Dialer{Timeout: DefaultDialTimeout}
 	return d.DialContext(ctx, "tcp", dst.String())
+}
+
+func (s *Server) resolver() Resolver {
+	if s.Resolver != nil {
+		return s.Resolver
+	}
+	return net.DefaultResolver
 }
 
 func (s *Server) logf(format string, args ...any) {
