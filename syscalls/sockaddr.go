@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -27,6 +28,9 @@ type Sockaddr struct {
 	// Addr is the IP destination for AF_INET and AF_INET6; invalid otherwise.
 	// An IPv4-mapped IPv6 address is kept as it is (see Dest).
 	Addr netip.AddrPort
+	// Path is an AF_UNIX socket's path, up to its first NUL; an abstract
+	// address starts with "@" (its leading NUL), as ss(8) writes it.
+	Path string
 }
 
 // IsInet reports whether the address is an IPv4 or IPv6 destination.
@@ -66,6 +70,17 @@ func DecodeSockaddr(b []byte) (Sockaddr, error) {
 			}
 		}
 		sa.Addr = netip.AddrPortFrom(ip, port)
+	case unix.AF_UNIX:
+		p := b[2:]
+		switch {
+		case len(p) > 0 && p[0] == 0:
+			sa.Path = "@" + string(p[1:])
+		default:
+			if i := bytes.IndexByte(p, 0); i >= 0 {
+				p = p[:i]
+			}
+			sa.Path = string(p)
+		}
 	}
 	return sa, nil
 }

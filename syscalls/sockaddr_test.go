@@ -115,3 +115,23 @@ func TestEncodeSockaddrRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeUnixSockaddr(t *testing.T) {
+	for _, c := range []struct {
+		raw  string
+		want string
+	}{
+		{"/run/nscd/socket\x00", "/run/nscd/socket"},
+		{"/run/x\x00garbage", "/run/x"},
+		{"/no/nul", "/no/nul"},
+		{"\x00abstract\x00name", "@abstract\x00name"},
+		{"", ""},
+	} {
+		b := make([]byte, 2, 2+len(c.raw))
+		binary.NativeEndian.PutUint16(b, unix.AF_UNIX)
+		sa, err := DecodeSockaddr(append(b, c.raw...))
+		if err != nil || sa.Path != c.want || sa.IsInet() {
+			t.Errorf("DecodeSockaddr(AF_UNIX %q) = %+v, %v; want path %q", c.raw, sa, err, c.want)
+		}
+	}
+}

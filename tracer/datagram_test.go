@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/chainrun/chainrun/internal/testnet"
 	"github.com/chainrun/chainrun/tracer"
 )
 
@@ -198,3 +200,70 @@ func TestDatagramPassed(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+// unixRefuser refuses AF_UNIX connects to one path.
+type unixRefuser struct {
+	recorder
+	path string
+	seen []string
+}
+
+func (u *unixRefuser) ConnectUnix(c *tracer.UnixCall) tracer.Result {
+	u.mu.Lock()
+	u.seen = append(u.seen, c.Path)
+	u.mu.Unlock()
+	if c.Path == u.path {
+		return tracer.Fail(unix.ECONNREFUSED)
+	}
+	return tracer.Allow()
+}
+
+// TestUnixConnectRefused checks that a UnixHandler sees AF_UNIX connects
+// (path and abstract names) and that its refusal is what the program gets,
+// while other local sockets connect as usual.
+func TestUnixConnectRefused(t *testing.T) {
+	testnet.NeedCommand(t, "python3")
+	dir := t.TempDir()
+	open, closed := filepath.Join(dir, "open"), filepath.Join(dir, "resolver")
+	for _, p := range []string{open, closed} {
+		ln, err := net.Listen("unix", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("unix-ok"))
+				c.Close()
+			}
+		}()
+	}
+	h := &unixRefuser{path: closed}
+	code, out := runTraced(t, h, "python3", "-c", `
+import socket, sys
+for p in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("\0" + p[1:] if p.startswith("@") else p)
+        print(p, s.recv(100).decode())
+    except OSError as e:
+        print(p, "error", e.errno)
+`, open, closed, "@chainrun-abstract-test")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{open + " unix-ok", closed + " error " + strconv.Itoa(int(unix.ECONNREFUSED))} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.seen) != 3 || h.seen[0] != open || h.seen[1] != closed || h.seen[2] != "@chainrun-abstract-test" {
+		t.Errorf("handler saw %q", h.seen)
+	}
+}

@@ -166,3 +166,23 @@ func (v Verdict) String() string {
 	}
 	return "pass"
 }
+
+// UnixHandler is an optional interface of a Handler: it sees connects to
+// AF_UNIX sockets (on the tracer thread; it must not block) and may refuse
+// them, e.g. the sockets of resolver daemons (nscd, systemd-resolved) that
+// would resolve names outside the chain.
+type UnixHandler interface {
+	ConnectUnix(c *UnixCall) Result
+}
+
+// UnixCall is one trapped connect to an AF_UNIX socket.
+type UnixCall struct {
+	Tid, Pid int
+	Fd       int
+	// Path is the socket's path; an abstract address starts with "@".
+	Path  string
+	Start time.Time
+}
+
+// Program is the name of the calling process, for logs.
+func (c *UnixCall) Program() string { return (&Call{Pid: c.Pid}).Program() }

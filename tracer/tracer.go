@@ -442,8 +442,12 @@ func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
 func (l *loop) onConnect(ctx context.Context, tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, args sysArgs, start time.Time) {
 	fd := args.fd()
 	sa, err := readSockaddr(tid, args[1], args[2])
+	if err == nil && sa.Family == unix.AF_UNIX {
+		l.onUnixConnect(tid, th, regs, fd, sa.Path, start)
+		return
+	}
 	if err != nil || !sa.IsInet() {
-		l.resume(tid, 0) // AF_UNIX and friends, or a malformed address
+		l.resume(tid, 0) // other families, or a malformed address
 		return
 	}
 	tgid, sock, err := l.socketOf(tid, th, fd)
@@ -472,6 +476,22 @@ func (l *loop) onConnect(ctx context.Context, tid int, th *thread, trap syscalls
 	th.pending = &pendingCall{seq: l.seq, regs: *regs, cancel: cancel, tgid: tgid, fd: fd}
 	l.pending++
 	go l.connect(callCtx, call, l.seq)
+}
+
+// onUnixConnect lets a UnixHandler refuse a connect to a local socket
+// (a resolver daemon that would look names up behind the chain's back).
+func (l *loop) onUnixConnect(tid int, th *thread, regs *syscalls.Regs, fd int, path string, start time.Time) {
+	uh, ok := l.t.Handler.(UnixHandler)
+	if !ok {
+		l.resume(tid, 0)
+		return
+	}
+	tgid, err := l.tgidOf(tid, th)
+	if err != nil {
+		l.resume(tid, 0)
+		return
+	}
+	l.finish(tid, tgid, fd, regs, uh.ConnectUnix(&UnixCall{Tid: tid, Pid: tgid, Fd: fd, Path: path, Start: start}))
 }
 
 // socketOf duplicates descriptor fd of thread tid's process into chainrun

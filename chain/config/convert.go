@@ -112,6 +112,17 @@ func (w *cvWriter) profile(name string, pf *ProfileFile) {
 		w.line("# remote: names are resolved by the proxies (no DNS leak); local: here.")
 		w.str("dns", pf.DNS)
 	}
+	if pf.DNSServer != "" {
+		w.line("# The resolver asked through the chain (dns = \"tunnel\", and record types remote DNS cannot fake).")
+		w.str("dns_server", pf.DNSServer)
+	}
+	if pf.FakeIPv4 != "" {
+		w.line("# The pools remote DNS takes fake addresses from.")
+		w.str("fake_ipv4", pf.FakeIPv4)
+	}
+	if pf.FakeIPv6 != "" {
+		w.str("fake_ipv6", pf.FakeIPv6)
+	}
 	if pf.Quiet {
 		w.line("# No warnings.")
 		w.line("quiet = true")

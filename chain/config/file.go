@@ -38,8 +38,16 @@ type ProfileFile struct {
 	ConnectTimeout string `toml:"connect_timeout,omitempty"`
 	ReadTimeout    string `toml:"read_timeout,omitempty"`
 	Timeout        string `toml:"timeout,omitempty"`
-	// DNS is "remote" or "local".
+	// DNS is "remote", "local", "tunnel" or "tor-resolve".
 	DNS string `toml:"dns,omitempty"`
+	// DNSServer is the resolver (IP:PORT) that dns = "tunnel" asks over
+	// DNS-over-TCP through the chain, and that answers the record types
+	// remote DNS cannot fake (MX, TXT, SRV, …).
+	DNSServer string `toml:"dns_server,omitempty"`
+	// FakeIPv4 and FakeIPv6 are the pools of fake addresses remote DNS
+	// hands out ("off" for FakeIPv6: no fake IPv6 answers).
+	FakeIPv4 string `toml:"fake_ipv4,omitempty"`
+	FakeIPv6 string `toml:"fake_ipv6,omitempty"`
 	// Quiet is proxychains' quiet_mode: no warnings.
 	Quiet bool `toml:"quiet,omitempty"`
 	// Direct and Block are destination patterns that bypass the chain or

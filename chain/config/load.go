@@ -61,11 +61,18 @@ type Profile struct {
 	ChainLen   int
 	// Timeouts; zero means chain's defaults.
 	ConnectTimeout, ReadTimeout, Timeout time.Duration
-	DNS                                  string // "remote" or "local"
-	Quiet                                bool
-	Direct, Block                        []chain.Pattern
-	Rules                                []Rule
-	DNAT                                 []DNAT
+	DNS                                  string // "remote", "local", "tunnel" or "tor-resolve"
+	// DNSServer is the resolver dns = "tunnel" asks through the chain;
+	// invalid when none is set.
+	DNSServer netip.AddrPort
+	// FakeIPv4 and FakeIPv6 are remote DNS's pools; zero means the
+	// defaults. NoFakeIPv6 is fake_ipv6 = "off".
+	FakeIPv4, FakeIPv6 netip.Prefix
+	NoFakeIPv6         bool
+	Quiet              bool
+	Direct, Block      []chain.Pattern
+	Rules              []Rule
+	DNAT               []DNAT
 	// Sources says where each setting came from, for `config show`:
 	// "mode" → "proxychains.toml: profiles.corp.mode".
 	Sources map[string]string
@@ -144,7 +151,7 @@ func Parse(name string, data []byte) (*Config, error) {
 // knownKeys are the keys each table of the schema takes, for suggestions.
 var knownKeys = map[string][]string{
 	"":        {"default_profile", "proxies", "proxies_auth", "profiles"},
-	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "quiet", "direct", "block", "rules", "dnat"},
+	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "quiet", "direct", "block", "rules", "dnat"},
 	"rule":    {"match", "chain", "action"},
 	"dnat":    {"from", "to"},
 	"auth":    {"password_env", "password_file"},
@@ -321,11 +328,14 @@ func (b *builder) profile(name string, pf *ProfileFile) (*Profile, error) {
 	}
 	switch pf.DNS {
 	case "":
-	case "remote", "local":
+	case "remote", "local", "tunnel", "tor-resolve":
 		p.DNS = pf.DNS
 		p.Sources["dns"] = src("dns")
 	default:
-		return nil, b.errAt(key+".dns", strconv.Quote(pf.DNS), 0, "dns %q: want \"remote\" or \"local\"", pf.DNS)
+		return nil, b.errAt(key+".dns", strconv.Quote(pf.DNS), 0, "dns %q: want \"remote\", \"local\", \"tunnel\" or \"tor-resolve\"", pf.DNS)
+	}
+	if err := b.dnsSettings(key, pf, p, src); err != nil {
+		return nil, err
 	}
 	if p.Direct, err = b.patterns(key+".direct", pf.Direct, 0); err != nil {
 		return nil, err
@@ -506,4 +516,46 @@ func Find(flagPath string, getenv func(string) string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// dnsSettings validates a profile's dns_server, fake_ipv4 and fake_ipv6.
+func (b *builder) dnsSettings(key string, pf *ProfileFile, p *Profile, src func(string) string) error {
+	if pf.DNSServer != "" {
+		ap, err := netip.ParseAddrPort(pf.DNSServer)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(pf.DNSServer); aerr == nil {
+				ap, err = netip.AddrPortFrom(a, 53), nil
+			}
+		}
+		if err != nil || ap.Port() == 0 {
+			return b.errAt(key+".dns_server", strconv.Quote(pf.DNSServer), 0, "dns_server %q: want an IP address, with a port if not 53 (\"10.0.0.53\", \"[fd00::53]:5353\")", pf.DNSServer)
+		}
+		p.DNSServer = ap
+		p.Sources["dns_server"] = src("dns_server")
+	}
+	if p.DNS == "tunnel" && !p.DNSServer.IsValid() {
+		return b.errAt(key+".dns", strconv.Quote(p.DNS), 0, "dns = \"tunnel\" needs dns_server, the resolver to ask through the chain")
+	}
+	if pf.FakeIPv4 != "" {
+		pfx, err := netip.ParsePrefix(pf.FakeIPv4)
+		if err != nil || !pfx.Addr().Is4() || pfx.Bits() > 28 || pfx.Addr().IsMulticast() || pfx.Addr().IsLoopback() {
+			return b.errAt(key+".fake_ipv4", strconv.Quote(pf.FakeIPv4), 0, "fake_ipv4 %q: want an IPv4 prefix of at least 16 addresses that is not loopback or multicast, such as \"198.18.0.0/15\"", pf.FakeIPv4)
+		}
+		p.FakeIPv4 = pfx.Masked()
+		p.Sources["fake_ipv4"] = src("fake_ipv4")
+	}
+	switch pf.FakeIPv6 {
+	case "":
+	case "off":
+		p.NoFakeIPv6 = true
+		p.Sources["fake_ipv6"] = src("fake_ipv6")
+	default:
+		pfx, err := netip.ParsePrefix(pf.FakeIPv6)
+		if err != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() || pfx.Bits() > 120 || pfx.Addr().IsMulticast() || pfx.Addr().IsLoopback() {
+			return b.errAt(key+".fake_ipv6", strconv.Quote(pf.FakeIPv6), 0, "fake_ipv6 %q: want an IPv6 prefix such as \"fd63:6861:696e::/64\" (not multicast), or \"off\"", pf.FakeIPv6)
+		}
+		p.FakeIPv6 = pfx.Masked()
+		p.Sources["fake_ipv6"] = src("fake_ipv6")
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chainrun/chainrun/chain"
 	"github.com/chainrun/chainrun/chain/config"
+	"github.com/chainrun/chainrun/chain/fakedns"
 )
 
 const configUsage = `Usage: chainrun config check [-f FILE]
@@ -227,6 +228,24 @@ func showProfile(w io.Writer, cfg *config.Config, sel config.Selection) {
 	fmt.Fprintf(w, "read_timeout     %s  (%s)\n", durationOr(p.ReadTimeout, chain.DefaultReadTimeout), src("read_timeout"))
 	fmt.Fprintf(w, "timeout          %s  (%s)\n", durationOr(p.Timeout, chain.DefaultBudget), src("timeout"))
 	fmt.Fprintf(w, "dns        %s  (%s)\n", p.DNS, src("dns"))
+	if p.DNSServer.IsValid() {
+		fmt.Fprintf(w, "dns_server %s  (%s)\n", p.DNSServer, src("dns_server"))
+	}
+	if p.DNS != "local" {
+		v4, v6 := p.FakeIPv4, p.FakeIPv6
+		if !v4.IsValid() {
+			v4 = fakedns.DefaultIPv4Pool()
+		}
+		sv6 := "off"
+		if !p.NoFakeIPv6 {
+			if !v6.IsValid() {
+				v6 = fakedns.DefaultIPv6Pool()
+			}
+			sv6 = v6.String()
+		}
+		fmt.Fprintf(w, "fake_ipv4  %s  (%s)\n", v4, src("fake_ipv4"))
+		fmt.Fprintf(w, "fake_ipv6  %s  (%s)\n", sv6, src("fake_ipv6"))
+	}
 	if len(p.Commands) > 0 {
 		fmt.Fprintf(w, "commands   %s\n", strings.Join(p.Commands, ", "))
 	}

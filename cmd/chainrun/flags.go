@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,8 +40,13 @@ Flags (they end at the first argument that is not a flag):
       --read-timeout DUR     each hop's handshake, its connect onward
                              included (default 15s)
       --timeout DUR          a whole connection, retries included (default 30s)
-      --dns remote|local     where names are resolved (overrides the profile;
-                             takes effect with remote DNS, a later version)
+      --dns MODE             where names are resolved (overrides the profile):
+                             remote (default: fake addresses here, names
+                             resolved by the last proxy), local (the program
+                             asks this machine's resolvers: leaks names),
+                             tunnel (DNS-over-TCP through the chain to the
+                             profile's dns_server), tor-resolve (Tor's
+                             SOCKS RESOLVE at the last hop)
   -v, --verbose              one line per connection on stderr
   -q, --quiet                no warnings, not even failed connections
   -h, --help                 this help
@@ -113,8 +119,8 @@ func parseRunArgs(args []string) (*runOptions, error) {
 				o.mode = &m
 			}
 		case "--dns":
-			if o.dns, err = c.value(); err == nil && o.dns != "remote" && o.dns != "local" {
-				err = fmt.Errorf("flag --dns: %q: want remote or local", o.dns)
+			if o.dns, err = c.value(); err == nil && !slices.Contains([]string{"remote", "local", "tunnel", "tor-resolve"}, o.dns) {
+				err = fmt.Errorf("flag --dns: %q: want remote, local, tunnel or tor-resolve", o.dns)
 			}
 		case "-f", "--config":
 			o.configPath, err = c.value()

@@ -63,7 +63,7 @@ func TestParseRunArgsErrors(t *testing.T) {
 		{[]string{"-v", "-q", "-x", "socks5://a:1", "curl"}, "contradict"},
 		{[]string{"-x", "ftp://a:1", "curl"}, "unsupported scheme"},
 		{[]string{"--chain", "zigzag", "-x", "socks5://a:1", "curl"}, "unknown chain mode"},
-		{[]string{"--dns", "tunnel", "-x", "socks5://a:1", "curl"}, "want remote or local"},
+		{[]string{"--dns", "proxy", "-x", "socks5://a:1", "curl"}, "want remote, local, tunnel or tor-resolve"},
 		{[]string{"--chain-len", "0", "-x", "socks5://a:1", "curl"}, "positive number"},
 		{[]string{"--chain-len", "3", "-x", "socks5://a:1", "-x", "socks5://b:1", "curl"}, "more than the 2 proxies"},
 		{[]string{"--connect-timeout", "soon", "-x", "socks5://a:1", "curl"}, "positive duration"},

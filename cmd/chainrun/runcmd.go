@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -39,7 +40,12 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	h := &connectHandler{plan: plan, log: logger}
+	dns, err := startDNS(plan, logger)
+	if err != nil {
+		return fail(err)
+	}
+	defer dns.close()
+	h := &connectHandler{plan: plan, log: logger, dns: dns}
 	t := &tracer.Tracer{Handler: h, Logf: logger.debugf}
 	code, err := t.Run(ctx, opts.argv, os.Environ())
 	if err != nil {
@@ -54,6 +60,10 @@ type runPlan struct {
 	router  *chain.Router
 	profile *config.Profile
 	cfg     *config.Config
+	// dns is where names are resolved: remote, local, tunnel or
+	// tor-resolve; dnsServer the resolver tunnel asks.
+	dns       string
+	dnsServer netip.AddrPort
 }
 
 // planRun finds the configuration and the profile and applies the command
@@ -77,7 +87,14 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 		if opts.mode != nil {
 			d.Mode = *opts.mode
 		}
-		return &runPlan{router: &chain.Router{Default: d}}, nil
+		dns := opts.dns
+		if dns == "" {
+			dns = "remote"
+		}
+		if dns == "tunnel" {
+			return nil, errors.New("--dns tunnel needs dns_server, the resolver to ask through the chain: set it in a profile")
+		}
+		return &runPlan{router: &chain.Router{Default: d}, dns: dns}, nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -96,8 +113,12 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 	if opts.dns != "" {
 		sel.Profile.DNS = opts.dns
 	}
+	if sel.Profile.DNS == "tunnel" && !sel.Profile.DNSServer.IsValid() {
+		return nil, fmt.Errorf("--dns tunnel: profile %s has no dns_server, the resolver to ask through the chain", sel.Profile.Name)
+	}
 	logger.debugf("profile %s (%s, %s; dns %s)", sel.Profile.Name, sel.Why, cfg.Path, sel.Profile.DNS)
-	return &runPlan{router: sel.Profile.Router(over), profile: sel.Profile, cfg: cfg}, nil
+	return &runPlan{router: sel.Profile.Router(over), profile: sel.Profile, cfg: cfg,
+		dns: sel.Profile.DNS, dnsServer: sel.Profile.DNSServer}, nil
 }
 
 // resolveHops looks up the hops that may be reached directly: the first in
@@ -128,10 +149,12 @@ func resolveHops(ctx context.Context, hops []*chain.Proxy, mode chain.Mode, logg
 }
 
 // connectHandler is the tracer's Handler: it routes each connect and
-// negotiates the chain on the program's socket.
+// negotiates the chain on the program's socket; with remote DNS it also
+// points the program's DNS traffic at chainrun's resolver.
 type connectHandler struct {
 	plan *runPlan
 	log  *connLog
+	dns  *remoteDNS // nil with dns = "local"
 }
 
 // destination is where a connect goes once the profile's dnat entries
@@ -143,49 +166,111 @@ func (h *connectHandler) destination(c *tracer.Call) netip.AddrPort {
 	return h.plan.profile.Rewrite(c.Dst)
 }
 
+// target is what a connect is routed by: its address (after dnat) and,
+// when remote DNS gave it, the name behind it. fake says the address is
+// one of the pool's: only the name can be reached.
+func (h *connectHandler) target(c *tracer.Call) (d chain.Destination, fake bool) {
+	dst := h.destination(c)
+	d = chain.Destination{Addr: dst.Addr(), Port: dst.Port()}
+	if name, isFake, ok := h.dns.nameOf(dst.Addr()); ok {
+		d.Host, fake = name, isFake
+	} else {
+		fake = h.dns.isFake(dst.Addr())
+	}
+	return d, fake
+}
+
+// isDNS reports whether a connect or datagram to dst is DNS that
+// chainrun's resolver answers.
+func (h *connectHandler) isDNS(dst netip.AddrPort) bool {
+	return h.dns != nil && dst.Port() == dnsPort
+}
+
 // Route implements tracer.Handler: on the tracer thread, it answers the
 // connects that need no network.
 func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 	dst := h.destination(c)
 	switch {
+	case c.Info.Type == unix.SOCK_DGRAM && h.isDNS(c.Dst):
+		if err := h.dns.redirectUDP(c.Socket, c.Info.Domain, c.Dst); err != nil {
+			h.log.fail(c, c.Dst.String(), "to chainrun's resolver", err, syscall.ECONNREFUSED)
+			return tracer.Fail(syscall.ECONNREFUSED), true
+		}
+		h.log.conn(c, "udp", c.Dst.String(), "dns, answered by chainrun")
+		return tracer.Return(0).WatchReplies(), true
 	case c.Info.Type == unix.SOCK_DGRAM:
-		h.log.conn(c, "udp", "direct (UDP is not proxied in this version)")
+		h.log.conn(c, "udp", c.Dst.String(), "direct (UDP is not proxied in this version)")
 		return tracer.Allow(), true
 	case c.Info.Type != unix.SOCK_STREAM || (c.Info.Protocol != unix.IPPROTO_TCP && c.Info.Protocol != unix.IPPROTO_MPTCP):
 		// A connection-oriented protocol no proxy can carry (SCTP, …):
 		// refused rather than let through.
-		h.log.fail(c, "refused", fmt.Errorf("socket type %d protocol %d cannot be proxied", c.Info.Type, c.Info.Protocol), syscall.EACCES)
+		h.log.fail(c, c.Dst.String(), "refused", fmt.Errorf("socket type %d protocol %d cannot be proxied", c.Info.Type, c.Info.Protocol), syscall.EACCES)
 		return tracer.Fail(syscall.EACCES), true
+	case h.isDNS(c.Dst):
+		return tracer.Result{}, false // to the resolver's TCP listener, in Connect
 	case h.plan.router.IsProxy(dst) && dst == c.Dst:
-		h.log.conn(c, "tcp", "direct (the proxy itself)")
+		h.log.conn(c, "tcp", c.Dst.String(), "direct (the proxy itself)")
 		return tracer.Allow(), true
 	}
-	dec := h.plan.router.Decide(chain.Destination{Addr: dst.Addr(), Port: dst.Port()})
+	d, fake := h.target(c)
+	if fake && d.Host == "" {
+		err := fmt.Errorf("%s is a fake address of remote DNS that no name has (any more): %w", dst.Addr(), syscall.ECONNREFUSED)
+		h.log.fail(c, c.Dst.String(), "not connected", err, syscall.ECONNREFUSED)
+		return tracer.Fail(syscall.ECONNREFUSED), true
+	}
+	dec := h.plan.router.Decide(d)
 	switch {
 	case dec.Action == chain.ActionBlock:
-		h.log.fail(c, "blocked by rule "+dec.Rule+" ("+dec.Pattern+")", errors.New("destination blocked by the profile"), syscall.ECONNREFUSED)
+		h.log.fail(c, h.describe(c, d), "blocked by rule "+dec.Rule+" ("+dec.Pattern+")", errors.New("destination blocked by the profile"), syscall.ECONNREFUSED)
 		return tracer.Fail(syscall.ECONNREFUSED), true
-	case dec.Action == chain.ActionDirect && dst == c.Dst:
-		h.log.conn(c, "tcp", "direct (rule "+dec.Rule+": "+dec.Pattern+")")
+	case dec.Action == chain.ActionDirect && dst == c.Dst && !fake:
+		h.log.conn(c, "tcp", h.describe(c, d), "direct (rule "+dec.Rule+": "+dec.Pattern+")")
 		return tracer.Allow(), true
 	}
 	return tracer.Result{}, false
 }
 
+// describe names a connect's destination for logs: "10.0.0.1:80", or
+// "intranet.corp:80 (198.18.0.7)" when remote DNS gave the name.
+func (h *connectHandler) describe(c *tracer.Call, d chain.Destination) string {
+	if d.Host == "" {
+		return c.Dst.String()
+	}
+	return net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port))) + " (" + c.Dst.Addr().String() + ")"
+}
+
 // Connect implements tracer.Handler: it negotiates the chain on the
-// program's socket (or, for a direct destination that dnat rewrote,
-// connects it to the new address).
+// program's socket (or, for a direct destination that dnat rewrote or
+// that remote DNS named, connects it to the real address).
 func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
+	if h.isDNS(c.Dst) {
+		return h.connectResolver(ctx, c)
+	}
 	dst := h.destination(c)
-	dec := h.plan.router.Decide(chain.Destination{Addr: dst.Addr(), Port: dst.Port()})
+	d, fake := h.target(c)
+	dec := h.plan.router.Decide(d)
 	var route chain.Route
 	var err error
 	via := ""
-	if dec.Action == chain.ActionDirect {
+	switch {
+	case dec.Action == chain.ActionDirect && fake:
+		var addrs []netip.Addr
+		if addrs, err = lookupLocal(ctx, d.Host, c.Info.Domain); err == nil {
+			real := netip.AddrPortFrom(addrs[0], d.Port)
+			via = "direct to " + real.String()
+			err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, real)
+		} else {
+			via = "direct"
+		}
+	case dec.Action == chain.ActionDirect:
 		via = "direct to " + dst.String()
 		err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, dst)
-	} else {
-		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, socks.AddrFromAddrPort(dst))
+	default:
+		target := socks.AddrFromAddrPort(dst)
+		if fake {
+			target = socks.Addr{Name: d.Host, Port: d.Port}
+		}
+		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, target)
 		via = "via " + route.String()
 		if route == nil {
 			via = "via " + chain.Route(dec.Dialer.Chain).String()
@@ -194,18 +279,72 @@ func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Res
 	if dec.Rule != "default" {
 		via += " (rule " + dec.Rule + ": " + dec.Pattern + ")"
 	}
+	what := h.describe(c, d)
 	if err != nil {
 		errno := chain.Errno(err)
-		h.log.fail(c, via, err, errno)
+		h.log.fail(c, what, via, err, errno)
 		return tracer.Fail(errno)
 	}
-	h.log.conn(c, "tcp", via+" ok")
+	if fake {
+		h.dns.track(c.Socket, dst.Addr())
+	}
+	h.log.conn(c, "tcp", what, via+" ok")
+	return connected(c)
+}
+
+// connectResolver connects a program's DNS-over-TCP socket to chainrun's
+// resolver.
+func (h *connectHandler) connectResolver(ctx context.Context, c *tracer.Call) tracer.Result {
+	ep, err := h.dns.server.TCPEndpoint(c.Info.Domain)
+	if err == nil {
+		err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, ep)
+	}
+	if err != nil {
+		errno := chain.Errno(err)
+		h.log.fail(c, c.Dst.String(), "to chainrun's resolver", err, errno)
+		return tracer.Fail(errno)
+	}
+	h.log.conn(c, "tcp", c.Dst.String(), "dns, answered by chainrun")
+	return connected(c)
+}
+
+// connected is what the kernel says for a connect that worked: 0, or for
+// a non-blocking socket EINPROGRESS (the socket is already writable with
+// SO_ERROR 0 when the program polls it).
+func connected(c *tracer.Call) tracer.Result {
 	if c.Info.NonBlocking {
-		// What the kernel says for a non-blocking connect; the socket is
-		// already writable with SO_ERROR 0 when the program polls it.
 		return tracer.Fail(syscall.EINPROGRESS)
 	}
 	return tracer.Return(0)
+}
+
+// Datagram implements tracer.DatagramHandler: DNS queries sent with an
+// address go to chainrun's resolver; other datagrams pass (and show in
+// -v).
+func (h *connectHandler) Datagram(d *tracer.Datagram) tracer.Verdict {
+	if d.Info.Type != unix.SOCK_DGRAM {
+		return tracer.Pass()
+	}
+	if h.isDNS(d.Dst) {
+		ep, err := h.dns.udpEndpoint(d.Dst, d.Info.Domain)
+		if err != nil {
+			h.log.failDatagram(d, err, syscall.EPERM)
+			return tracer.Refuse(syscall.EPERM)
+		}
+		h.log.datagram(d, "dns, answered by chainrun")
+		return tracer.Redirect(ep)
+	}
+	h.log.datagram(d, "direct (UDP is not proxied in this version)")
+	return tracer.Pass()
+}
+
+// Source implements tracer.DatagramHandler: a reply from chainrun's
+// resolver shows the nameserver the program asked as its source.
+func (h *connectHandler) Source(src netip.AddrPort) (netip.AddrPort, bool) {
+	if h.dns == nil {
+		return netip.AddrPort{}, false
+	}
+	return h.dns.server.Nameserver(src)
 }
 
 // Exec implements tracer.ExecObserver: in -v, it says when a program that
@@ -227,13 +366,13 @@ type connLog struct {
 	verbose, quiet bool
 }
 
-func (l *connLog) conn(c *tracer.Call, proto, what string) {
+func (l *connLog) conn(c *tracer.Call, proto, dst, what string) {
 	if l.verbose {
-		l.out.Printf("%s[%d] %s %s %s %s", c.Program(), c.Pid, proto, c.Dst, what, elapsed(c.Start))
+		l.out.Printf("%s[%d] %s %s %s %s", c.Program(), c.Pid, proto, dst, what, elapsed(c.Start))
 	}
 }
 
-func (l *connLog) fail(c *tracer.Call, route string, err error, errno syscall.Errno) {
+func (l *connLog) fail(c *tracer.Call, dst, route string, err error, errno syscall.Errno) {
 	if l.quiet {
 		return
 	}
@@ -241,7 +380,19 @@ func (l *connLog) fail(c *tracer.Call, route string, err error, errno syscall.Er
 	if errors.Is(err, socks.ErrAuth) {
 		hint = " (check the proxy's user name and password)"
 	}
-	l.out.Printf("%s[%d] tcp %s %s failed: %v%s -> %s %s", c.Program(), c.Pid, c.Dst, route, err, hint, errnoName(errno), elapsed(c.Start))
+	l.out.Printf("%s[%d] tcp %s %s failed: %v%s -> %s %s", c.Program(), c.Pid, dst, route, err, hint, errnoName(errno), elapsed(c.Start))
+}
+
+func (l *connLog) datagram(d *tracer.Datagram, what string) {
+	if l.verbose {
+		l.out.Printf("%s[%d] udp %s %s (%s, %d bytes) %s", d.Program(), d.Pid, d.Dst, what, d.Trap, d.Size, elapsed(d.Start))
+	}
+}
+
+func (l *connLog) failDatagram(d *tracer.Datagram, err error, errno syscall.Errno) {
+	if !l.quiet {
+		l.out.Printf("%s[%d] udp %s failed: %v -> %s", d.Program(), d.Pid, d.Dst, err, errnoName(errno))
+	}
 }
 
 func (l *connLog) warnf(format string, args ...any) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -248,6 +249,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		srv.Dial = func(ctx context.Context, dst socks.Addr) (net.Conn, error) {
 			return dialer.Dial(ctx, dst)
 		}
+		// RESOLVE goes to the chain too, so a name is never looked up here
+		// when connections to it would not be made from here.
+		srv.Resolver = chainResolver{dialer}
 	}
 
 	ln, err := net.Listen("tcp", o.listen)
@@ -300,4 +304,28 @@ func loops(addr net.Addr, hop *chain.Proxy) bool {
 		}
 	}
 	return false
+}
+
+// chainResolver answers a serve client's RESOLVE and RESOLVE_PTR through the
+// upstream chain (its last hop must speak SOCKS5).
+type chainResolver struct{ d *chain.Dialer }
+
+func (r chainResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	a, err := r.d.Resolve(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s through %s: %w", host, chain.Route(r.d.Chain), err)
+	}
+	return []netip.Addr{a}, nil
+}
+
+func (r chainResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	name, err := r.d.ResolvePTR(ctx, ip)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s through %s: %w", addr, chain.Route(r.d.Chain), err)
+	}
+	return []string{name}, nil
 }
