@@ -124,8 +124,10 @@ func (r *Resolver) resolve(ctx context.Context, req *request) outcome {
 	if r.tunnel != nil {
 		return r.forward(ctx, r.tunnel, req, "tunnel")
 	}
-	return outcome{rcode: dnsmessage.RCodeRefused, how: "refused",
-		err: fmt.Errorf("fakedns: %s queries need a dns_server", typeString(t))}
+	// No one to ask: an empty answer (NODATA). Clients go on as for a
+	// name without such records (mail to the A record, apt without SRV,
+	// host(1) with its A and AAAA lines), where REFUSED made them fail.
+	return outcome{how: "nodata (no dns_server)"}
 }
 
 func localhostAnswer(t dnsmessage.Type) outcome {

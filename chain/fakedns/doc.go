@@ -38,8 +38,11 @@
 //     disabled), with the pool's TTL ("remote"). HTTPS and SVCB get NODATA,
 //     so that clients fall back to A/AAAA. Any other type (MX, TXT, SRV,
 //     PTR of a real address, ANY, …) goes through the tunnel when a DNS
-//     server is configured ("tunnel"), else REFUSED ("refused"). A full
-//     pool gives SERVFAIL.
+//     server is configured ("tunnel"), else gets NODATA ("nodata (no
+//     dns_server)"): clients then behave as for a name without such
+//     records (host(1) prints its A and AAAA lines and succeeds, mail falls
+//     back to the A record, apt does without SRV), where REFUSED made them
+//     fail. A full pool gives SERVFAIL.
 //     - tunnel: everything goes through the tunnel, a DNS-over-TCP
 //     connection through the proxy chain ("tunnel"); without a configured
 //     server, SERVFAIL.

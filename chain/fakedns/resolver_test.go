@@ -65,7 +65,7 @@ func fakeOf(t *testing.T, name string, v6 bool) string {
 
 func TestResolverPolicy(t *testing.T) {
 	A, AAAA, PTR := dnsmessage.TypeA, dnsmessage.TypeAAAA, dnsmessage.TypePTR
-	ok, nx, sf, ref := dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError, dnsmessage.RCodeServerFailure, dnsmessage.RCodeRefused
+	ok, nx, sf := dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError, dnsmessage.RCodeServerFailure
 	tunnel := func(c *Config) { c.Tunnel = answering("203.0.113.5", "MX mail.example") }
 	torOK := func(addr string) func(*Config) {
 		return func(c *Config) {
@@ -148,14 +148,14 @@ func TestResolverPolicy(t *testing.T) {
 		{name: "remote HTTPS nodata", cfg: tunnel, qname: "example.com.", qtype: dnsmessage.TypeHTTPS, rcode: ok, how: "nodata"},
 		{name: "remote SVCB nodata", qname: "_dns.example.com.", qtype: dnsmessage.TypeSVCB, rcode: ok, how: "nodata"},
 		{name: "remote MX tunnel", cfg: tunnel, qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
-		{name: "remote MX refused", qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ref, how: "refused", errHas: "dns_server"},
-		{name: "remote TXT refused", qname: "example.com.", qtype: dnsmessage.TypeTXT, rcode: ref, how: "refused"},
-		{name: "remote ANY refused", qname: "example.com.", qtype: dnsmessage.TypeALL, rcode: ref, how: "refused"},
+		{name: "remote MX nodata", qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ok, how: "nodata (no dns_server)"},
+		{name: "remote TXT nodata", qname: "example.com.", qtype: dnsmessage.TypeTXT, rcode: ok, how: "nodata (no dns_server)"},
+		{name: "remote ANY nodata", qname: "example.com.", qtype: dnsmessage.TypeALL, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "remote TYPE123 tunnel", cfg: tunnel, qname: "example.com.", qtype: 123, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
 		{name: "remote PTR of fake", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: reverseName(exampleFake) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
 		{name: "remote PTR of fake v6", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: reverseName(netip.MustParseAddr(fakeOf(t, "example.com", true))) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
 		{name: "remote PTR of unmapped fake", cfg: tunnel, qname: "9.9.18.198.in-addr.arpa.", qtype: PTR, rcode: nx, how: "nxdomain"},
-		{name: "remote PTR of real refused", qname: "8.8.8.8.in-addr.arpa.", qtype: PTR, rcode: ref, how: "refused"},
+		{name: "remote PTR of real nodata", qname: "8.8.8.8.in-addr.arpa.", qtype: PTR, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "remote PTR of real tunnel", cfg: tunnel, qname: "8.8.8.8.in-addr.arpa.", qtype: PTR, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
 		{name: "remote name with space nxdomain", qname: "a b.example.", qtype: A, rcode: nx, how: "nxdomain", errHas: "invalid name"},
 		{name: "remote pool exhausted", cfg: func(c *Config) { c.Pool, _ = NewPool(PoolConfig{Capacity: 1}) }, before: func(r *Resolver) { r.pool.Assign("first.example") }, qname: "second.example.", qtype: A, rcode: sf, how: "servfail", errHas: "exhausted"},
@@ -190,10 +190,10 @@ func TestResolverPolicy(t *testing.T) {
 		{name: "tor EHOSTUNREACH nxdomain", cfg: torErr(fmt.Errorf("socks: host unreachable: %w", syscall.EHOSTUNREACH)), qname: "gone.example.", qtype: A, rcode: nx, how: "nxdomain", errHas: "unreachable"},
 		{name: "tor other error servfail", cfg: torErr(syscall.ECONNREFUSED), qname: "x.example.", qtype: AAAA, rcode: sf, how: "servfail"},
 		{name: "tor PTR", cfg: torOK("203.0.113.9"), qname: "4.3.2.1.in-addr.arpa.", qtype: PTR, rcode: ok, answers: []string{"ptr.example"}, how: "tor-resolve"},
-		{name: "tor PTR without RESOLVE_PTR refused", cfg: torErr(errors.New("x")), qname: "4.3.2.1.in-addr.arpa.", qtype: PTR, rcode: ref, how: "refused"},
+		{name: "tor PTR without RESOLVE_PTR nodata", cfg: torErr(errors.New("x")), qname: "4.3.2.1.in-addr.arpa.", qtype: PTR, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "tor HTTPS nodata", cfg: torOK("203.0.113.9"), qname: "tor.example.", qtype: dnsmessage.TypeHTTPS, rcode: ok, how: "nodata"},
 		{name: "tor MX tunnel", cfg: both(torOK("203.0.113.9"), tunnel), qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
-		{name: "tor MX refused", cfg: torOK("203.0.113.9"), qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ref, how: "refused"},
+		{name: "tor MX nodata", cfg: torOK("203.0.113.9"), qname: "example.com.", qtype: dnsmessage.TypeMX, rcode: ok, how: "nodata (no dns_server)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

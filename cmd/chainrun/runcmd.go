@@ -215,7 +215,7 @@ func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 	d, fake := h.target(c)
 	if fake && d.Host == "" {
 		err := fmt.Errorf("%s is a fake address of remote DNS that no name has (any more): %w", dst.Addr(), syscall.ECONNREFUSED)
-		h.log.fail(c, c.Dst.String(), "not connected", err, syscall.ECONNREFUSED)
+		h.log.fail(c, c.Dst.String(), "(remote DNS)", err, syscall.ECONNREFUSED)
 		return tracer.Fail(syscall.ECONNREFUSED), true
 	}
 	dec := h.plan.router.Decide(d)

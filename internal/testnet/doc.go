@@ -15,6 +15,16 @@
 // second hop listens on the proxy namespace's own 127.0.0.1, also known
 // there as [Hop2Name] ([Topology.StartMicrosocksLocal]).
 //
+// DNS: the client namespace's resolv.conf names [ClientNameserver]
+// (10.77.0.53), where nothing answers; [Topology.StartDNSLogger] puts it and
+// [ClientNameserver6] (fd77::53) on the proxy namespace's client side with a
+// nameserver that records every query, answers SERVFAIL at once and fails
+// the test for any query (a DNS leak) that the test did not expect
+// ([DNSLogger.Take]). Names that only the proxy namespace resolves:
+// [TargetName], [TargetName4], [TargetName6], [Target2Name] and
+// [Target2Name4] (the target's second addresses [Target2IP],
+// [Target2IP6]), [Hop2Name].
+//
 // Everything that needs root or a missing tool calls [Unavailable]: the test
 // is skipped with a clear message, except when the environment variable
 // CI=true is set, where it fails instead (CI must run every test).

@@ -32,7 +32,9 @@ const (
 type progSpec struct {
 	kind   progKind
 	src    string   // relative to the repository root: a .c file, a Go package dir, a script
-	flags  []string // compiler flags (C)
+	flags  []string // compiler flags (C), go build flags (Go)
+	cc     string   // the C compiler, when not gcc (C)
+	cgo    bool     // build with CGO_ENABLED=1 (Go; needs gcc)
 	static bool     // must come out statically linked
 	multi  bool     // needs a 32-bit toolchain (gcc-multilib)
 	amd64  bool     // x86-64 only
@@ -44,11 +46,25 @@ var programs = map[string]progSpec{
 	"connect_nonblock": {kind: kindC, src: "testdata/cprog/connect_nonblock.c", flags: []string{"-O2", "-Wall"}},
 	"connect_int80":    {kind: kindC, src: "testdata/cprog/connect_int80.c", flags: []string{"-static", "-no-pie", "-O2", "-Wall"}, static: true, amd64: true},
 	"connect32":        {kind: kindC, src: "testdata/cprog/connect_block.c", flags: []string{"-m32", "-O2", "-Wall"}, multi: true, amd64: true},
+	"udp_probe":        {kind: kindC, src: "testdata/cprog/udp_probe.c", flags: []string{"-O2", "-Wall"}},
+	"udp_probe32":      {kind: kindC, src: "testdata/cprog/udp_probe.c", flags: []string{"-m32", "-O2", "-Wall"}, multi: true, amd64: true},
 	"exec_thread":      {kind: kindC, src: "testdata/cprog/exec_thread.c", flags: []string{"-O2", "-Wall", "-pthread"}},
+	"resolve_get":      {kind: kindC, src: "testdata/cprog/resolve_get.c", flags: []string{"-O2", "-Wall"}},
+	"resolve_get_musl": {kind: kindC, src: "testdata/cprog/resolve_get.c", flags: []string{"-static", "-O2", "-Wall"}, cc: "musl-gcc", static: true},
+	"gocgoget":         {kind: kindGo, src: "testdata/goprog/cgoget", flags: []string{"-tags", "netcgo"}, cgo: true},
 	"gohttpget":        {kind: kindGo, src: "testdata/goprog/httpget", static: true},
 	"goparallel":       {kind: kindGo, src: "testdata/goprog/parallel", static: true},
 	"target":           {kind: kindGo, src: "testdata/goprog/target", static: true},
 	"pyconnect":        {kind: kindScript, src: "testdata/py/urlget.py"},
+	"pydnsquery":       {kind: kindScript, src: "testdata/py/dnsquery.py"},
+}
+
+// compiler returns the C compiler of a C program.
+func (s progSpec) compiler() string {
+	if s.cc != "" {
+		return s.cc
+	}
+	return "gcc"
 }
 
 // ProgramNames returns the names that [Programs.Path] accepts, sorted.
@@ -125,12 +141,22 @@ func SharedPrograms() *Programs {
 // Path returns the path of the fixture program name (one of
 // [ProgramNames]), building it first if needed. The test fails if name is
 // unknown or the build fails; it calls [Unavailable] when the toolchain is
-// missing (gcc, the 32-bit libraries of gcc-multilib for "connect32", python3
-// for "pyconnect"). It skips (even under CI) "connect_int80" and "connect32"
-// on other architectures than amd64.
+// missing (gcc, the 32-bit libraries of gcc-multilib for "connect32",
+// musl-gcc (musl-tools) for "resolve_get_musl", gcc for the cgo program
+// "gocgoget", python3 for "pyconnect"). It skips (even under CI)
+// "connect_int80" and "connect32" on other architectures than amd64.
 //
 // "pyconnect" is not built: Path returns the script testdata/py/urlget.py,
-// to be run as `python3 PATH URL`.
+// to be run as `python3 PATH URL`; nor is "pydnsquery"
+// (testdata/py/dnsquery.py, `python3 PATH MODE SERVER NAME [TYPE]`: one DNS
+// query sent with sendto, sendmsg, connect+send or over TCP).
+//
+// The name-resolving programs: "resolve_get" (testdata/cprog/resolve_get.c,
+// glibc's getaddrinfo, dynamically linked) and "resolve_get_musl" (the same
+// source, statically linked with musl's resolver) take
+// [-list] [-4|-6] HOST PORT [PATH]; "gocgoget" (testdata/goprog/cgoget,
+// built with cgo and the netcgo tag, so Go resolves names with glibc's
+// getaddrinfo) takes -lookup NAME or URL.
 func (p *Programs) Path(t testing.TB, name string) string {
 	t.Helper()
 	spec, ok := programs[name]
@@ -142,7 +168,11 @@ func (p *Programs) Path(t testing.TB, name string) string {
 	}
 	switch spec.kind {
 	case kindC:
-		NeedCommand(t, "gcc")
+		NeedCommand(t, spec.compiler())
+	case kindGo:
+		if spec.cgo {
+			NeedCommand(t, "gcc")
+		}
 	case kindScript:
 		NeedCommand(t, "python3")
 	}
@@ -239,12 +269,16 @@ func (p *Programs) build(name string, spec progSpec) (string, error) {
 	switch spec.kind {
 	case kindC:
 		args := append(append([]string{}, spec.flags...), "-o", tmp.Name(), src)
-		cmd = exec.CommandContext(ctx, "gcc", args...)
+		cmd = exec.CommandContext(ctx, spec.compiler(), args...)
 		cmd.Dir = filepath.Dir(src)
 	case kindGo:
-		cmd = exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", tmp.Name(), "./"+filepath.ToSlash(spec.src))
+		args := append(append([]string{"build", "-trimpath"}, spec.flags...), "-o", tmp.Name(), "./"+filepath.ToSlash(spec.src))
+		cmd = exec.CommandContext(ctx, goTool(), args...)
 		cmd.Dir = p.root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if spec.cgo {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		}
 	}
 	var outBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
@@ -271,6 +305,9 @@ func (p *Programs) build(name string, spec progSpec) (string, error) {
 func (p *Programs) key(name string, spec progSpec) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%q\x00%s\x00%s\x00", name, spec.kind, spec.flags, runtime.Version(), runtime.GOARCH)
+	if spec.cc != "" || spec.cgo { // only then, so that other keys stay as they were
+		fmt.Fprintf(h, "cc=%s\x00cgo=%t\x00", spec.cc, spec.cgo)
+	}
 	var files []string
 	src := filepath.Join(p.root, spec.src)
 	switch spec.kind {

@@ -27,6 +27,10 @@ var (
 	ProxyClientSideIP6 = netip.MustParseAddr("fd77::1")
 	ProxyTargetSideIP6 = netip.MustParseAddr("fd78::1")
 	TargetIP6          = netip.MustParseAddr("fd78::2")
+	// A second address of the target namespace, for a second server on the
+	// same port (a second sshd, say), known to the proxy as Target2Name.
+	Target2IP  = netip.MustParseAddr("10.78.0.3")
+	Target2IP6 = netip.MustParseAddr("fd78::3")
 )
 
 // ClientNameserver is the nameserver the client namespace's resolv.conf
@@ -41,6 +45,13 @@ const (
 	TargetName  = "target.chainrun.test"
 	TargetName4 = "target4.chainrun.test"
 	TargetName6 = "target6.chainrun.test"
+	// Target2Name is the target's second pair of addresses, Target2IP and
+	// Target2IP6: a second host, for tests that need two names (two
+	// sshds with different host keys, each on one address: use
+	// TargetName4 and Target2Name4).
+	Target2Name = "target2.chainrun.test"
+	// Target2Name4 is Target2IP alone.
+	Target2Name4 = "target2-4.chainrun.test"
 )
 
 // Interface names inside the namespaces.
@@ -70,7 +81,9 @@ var nsCounter atomic.Int64
 // /etc/netns/NS/{resolv.conf,hosts}: the client's resolv.conf names
 // ClientNameserver, the proxy's and the target's name 127.0.0.1 (no DNS
 // server), and the proxy's hosts file resolves TargetName, TargetName4,
-// TargetName6 and Hop2Name (127.0.0.1).
+// TargetName6, Target2Name, Target2Name4 and Hop2Name (127.0.0.1). The target namespace
+// also has a second pair of addresses, Target2IP and Target2IP6 (10.78.0.3,
+// fd78::3), which the proxy knows as Target2Name.
 type Topology struct {
 	// Namespace names, unique per test: "cr<pid>x<n>" followed by c, p or t.
 	Client, Proxy, Target string
@@ -79,6 +92,8 @@ type Topology struct {
 	ClientIP, ProxyClientSideIP, ProxyTargetSideIP, TargetIP netip.Addr
 	// IPv6 addresses: fd77::2, fd77::1, fd78::1, fd78::2.
 	ClientIP6, ProxyClientSideIP6, ProxyTargetSideIP6, TargetIP6 netip.Addr
+	// The target's second addresses: 10.78.0.3, fd78::3.
+	Target2IP, Target2IP6 netip.Addr
 
 	mu    sync.Mutex
 	procs []*Proc // every process started through this topology
@@ -102,6 +117,7 @@ func New(t testing.TB) *Topology {
 		ProxyTargetSideIP: ProxyTargetSideIP, TargetIP: TargetIP,
 		ClientIP6: ClientIP6, ProxyClientSideIP6: ProxyClientSideIP6,
 		ProxyTargetSideIP6: ProxyTargetSideIP6, TargetIP6: TargetIP6,
+		Target2IP: Target2IP, Target2IP6: Target2IP6,
 	}
 	// Registered first, so it runs last: after the cleanups of processes
 	// started later through Start.
@@ -143,6 +159,8 @@ func New(t testing.TB) *Topology {
 	addr(p, proxyTargetIf, ProxyTargetSideIP6, 64)
 	addr(tg, targetIf, TargetIP, 24)
 	addr(tg, targetIf, TargetIP6, 64)
+	addr(tg, targetIf, Target2IP, 24)
+	addr(tg, targetIf, Target2IP6, 64)
 
 	for _, l := range [][2]string{{c, "lo"}, {c, clientIf}, {p, "lo"}, {p, proxyClientIf}, {p, proxyTargetIf}, {tg, "lo"}, {tg, targetIf}} {
 		tp.ip(t, "-n", l[0], "link", "set", l[1], "up")
@@ -151,8 +169,9 @@ func New(t testing.TB) *Topology {
 	tp.writeEtc(t, c, "resolv.conf", "nameserver "+ClientNameserver.String()+"\n")
 	tp.writeEtc(t, p, "resolv.conf", "nameserver 127.0.0.1\n")
 	tp.writeEtc(t, tg, "resolv.conf", "nameserver 127.0.0.1\n")
-	tp.writeEtc(t, p, "hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost\n%s\t%s %s\n%s\t%s %s\n",
-		Hop2Name, TargetIP, TargetName, TargetName4, TargetIP6, TargetName, TargetName6))
+	tp.writeEtc(t, p, "hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost\n%s\t%s %s\n%s\t%s %s\n%s\t%s %s\n%s\t%s\n",
+		Hop2Name, TargetIP, TargetName, TargetName4, TargetIP6, TargetName, TargetName6,
+		Target2IP, Target2Name, Target2Name4, Target2IP6, Target2Name))
 	return tp
 }
 
