@@ -467,4 +467,34 @@ func TestDNSEndToEnd(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("routing rules see the name behind a fake address", func(t *testing.T) {
+		e.noLeak(t)
+		cfg := filepath.Join(t.TempDir(), "proxychains.toml")
+		// The default chain is microsocks; names of *.chainrun.test go
+		// through tinyproxy instead, and target2 is blocked: rules that
+		// only an address could never match.
+		content := "[proxies]\n" +
+			"socks = \"" + microsocks + "\"\n" +
+			"web = \"" + proxyURL("http", dnsTinyproxy) + "\"\n" +
+			"[profiles.p]\nchain = [\"socks\"]\n" +
+			"block = [\"" + testnet.Target2Name + "\"]\n" +
+			"[[profiles.p.rules]]\nmatch = [\"*.chainrun.test:8080\"]\nchain = [\"web\"]\n"
+		if err := os.WriteFile(cfg, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := e.chainrun(t, noProxyEnv, "-v", "-f", cfg, "curl", "-sS", "--noproxy", "*", "--max-time", "10", url)
+		if code != 0 || !strings.Contains(out, testnet.TargetPage) {
+			t.Fatalf("curl by name: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		via := regexp.MustCompile(`(?m)^chainrun: curl\[\d+\] tcp ` + regexp.QuoteMeta(name) + `:8080 \((198\.1[89]\.[0-9.]+|fd63:6861:696e:[0-9a-f:]+)\) via http://[^ ]+ \(rule rules\[0\]: \*\.chainrun\.test:8080\) ok`)
+		if !via.MatchString(errOut) {
+			t.Errorf("the connection did not take the rule's chain by name:\n%s", errOut)
+		}
+		url2 := "http://" + testnet.Target2Name + ":" + strconv.Itoa(dnsTargetPort) + "/"
+		out, errOut, code = e.chainrun(t, noProxyEnv, "-f", cfg, "curl", "-sS", "--noproxy", "*", "--max-time", "10", url2)
+		if code != 7 || !strings.Contains(errOut, "blocked by rule block ("+testnet.Target2Name+")") {
+			t.Errorf("curl to the blocked name: exit %d, want 7 and a log line\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+	})
 }
