@@ -16,7 +16,17 @@ type Rule struct {
 	Nr      uint32
 	Arg0    *uint32
 	NonZero *int
-	Trap    Trap
+	// Args must all match for the call to stop (socket(2) of a raw or
+	// packet family, not the TCP and UDP sockets of every connection).
+	Args []ArgMatch
+	Trap Trap
+}
+
+// ArgMatch is a condition on the low 32 bits of argument Index:
+// arg & Mask == Value.
+type ArgMatch struct {
+	Index       int
+	Mask, Value uint32
 }
 
 // Rules is the table the filter is generated from (see rules_*.go): for
@@ -48,6 +58,11 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 		}
 		if r.NonZero != nil && (*r.NonZero < 0 || *r.NonZero > 5) {
 			return nil, fmt.Errorf("filter rule for syscall %d: no argument %d", r.Nr, *r.NonZero)
+		}
+		for _, m := range r.Args {
+			if m.Index < 0 || m.Index > 5 {
+				return nil, fmt.Errorf("filter rule for syscall %d: no argument %d", r.Nr, m.Index)
+			}
 		}
 		if _, ok := byArch[r.Arch]; !ok {
 			arches = append(arches, r.Arch)
@@ -88,6 +103,13 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 				if r.Arg0 != nil {
 					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArg0Low)
 					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, *r.Arg0, "", next)
+				}
+				for _, m := range r.Args {
+					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, uint32(offArgs+8*m.Index))
+					if m.Mask != ^uint32(0) {
+						a.stmt(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, m.Mask)
+					}
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, m.Value, "", next)
 				}
 				if r.NonZero != nil {
 					// Stop when either half of the 64-bit argument is set.

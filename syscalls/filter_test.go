@@ -36,6 +36,8 @@ func runBPF(t *testing.T, prog []unix.SockFilter, arch uint32, nr int32, args [6
 			} else {
 				pc += int(in.Jf)
 			}
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			acc &= in.K
 		case unix.BPF_RET | unix.BPF_K:
 			return in.K
 		default:
@@ -88,6 +90,16 @@ func TestFilterActions(t *testing.T) {
 				}
 			}
 		}
+		for i, m := range r.Args {
+			args[m.Index] = uint64(m.Value) | uint64(^m.Mask&0x80) // bits outside the mask do not count
+			// The call with this argument different runs freely, unless
+			// another rule of the number takes it.
+			other := args
+			other[m.Index] = uint64(m.Value ^ m.Mask&0x7)
+			if i == len(r.Args)-1 && !anyRuleMatches(rules, r.Arch, r.Nr, other) {
+				cases = append(cases, tc{fmt.Sprintf("%s/arg%d=%#x", r.Trap, m.Index, other[m.Index]), r.Arch, int32(r.Nr), other, unix.SECCOMP_RET_ALLOW})
+			}
+		}
 		if r.NonZero != nil {
 			// Without the address the call runs freely; either half of
 			// a 64-bit pointer makes it stop.
@@ -116,6 +128,23 @@ func TestFilterActions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anyRuleMatches reports whether a rule with Args of (arch, nr) takes args.
+func anyRuleMatches(rules []Rule, arch, nr uint32, args [6]uint64) bool {
+	for _, r := range rules {
+		if r.Arch != arch || r.Nr != nr || len(r.Args) == 0 {
+			continue
+		}
+		ok := true
+		for _, m := range r.Args {
+			ok = ok && uint32(args[m.Index])&m.Mask == m.Value
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFilterOnlyArgsInsideTrappedBranches checks the property that keeps

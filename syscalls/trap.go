@@ -16,11 +16,18 @@ const (
 	CallRecvfrom
 	CallRecvmsg
 	CallRecvmmsg
+	// CallSocket is socket(2) of a raw or packet socket (the filter stops
+	// no other).
+	CallSocket
+	// CallIoUringSetup is io_uring_setup(2): io_uring's connect and send
+	// never pass through seccomp.
+	CallIoUringSetup
 )
 
 var callNames = map[Call]string{
 	CallConnect: "connect", CallSendto: "sendto", CallSendmsg: "sendmsg", CallSendmmsg: "sendmmsg",
 	CallRecvfrom: "recvfrom", CallRecvmsg: "recvmsg", CallRecvmmsg: "recvmmsg",
+	CallSocket: "socket", CallIoUringSetup: "io_uring_setup",
 }
 
 // String is the syscall's name.
@@ -120,7 +127,37 @@ const (
 )
 
 // trappedCalls are the calls the filter stops, in table order.
-var trappedCalls = []Call{CallConnect, CallSendto, CallSendmsg, CallSendmmsg, CallRecvfrom, CallRecvmsg, CallRecvmmsg}
+var trappedCalls = []Call{CallConnect, CallSendto, CallSendmsg, CallSendmmsg, CallRecvfrom, CallRecvmsg, CallRecvmmsg, CallSocket, CallIoUringSetup}
+
+// Address families and the socket type checked by the socket rules.
+const (
+	afInet   = 2
+	afInet6  = 10
+	afPacket = 17
+	sockRaw  = 3
+	sockType = 0xf // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK|SOCK_CLOEXEC
+)
+
+// socketMatches are the sockets whose creation stops: every packet
+// socket, and raw IPv4 and IPv6 sockets.
+var socketMatches = [][]ArgMatch{
+	{{Index: 0, Mask: ^uint32(0), Value: afPacket}},
+	{{Index: 0, Mask: ^uint32(0), Value: afInet}, {Index: 1, Mask: sockType, Value: sockRaw}},
+	{{Index: 0, Mask: ^uint32(0), Value: afInet6}, {Index: 1, Mask: sockType, Value: sockRaw}},
+}
+
+// callRules returns the rules of call c for syscall nr of arch: one rule,
+// or for socket one per kind of socket that stops.
+func callRules(arch, nr uint32, c Call, v Variant) []Rule {
+	if c == CallSocket {
+		var rules []Rule
+		for _, m := range socketMatches {
+			rules = append(rules, Rule{Arch: arch, Nr: nr, Args: m, Trap: MakeTrap(c, v)})
+		}
+		return rules
+	}
+	return []Rule{{Arch: arch, Nr: nr, NonZero: addressArg(c), Trap: MakeTrap(c, v)}}
+}
 
 // addressArg is the argument that must be set for a call to stop: sendto
 // and recvfrom stop only with an address (argument 4), so the send() and

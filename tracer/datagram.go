@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -37,12 +38,7 @@ type outMessage struct {
 // address: the DatagramHandler decides each datagram. When every one may go
 // where the program asked, the kernel does the send; otherwise the tracer
 // sends them itself on the program's socket and skips the syscall.
-func (l *loop) onSend(tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, a sysArgs, start time.Time) {
-	dh, ok := l.t.Handler.(DatagramHandler)
-	if !ok {
-		l.resume(tid, 0)
-		return
-	}
+func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, a sysArgs, start time.Time) {
 	lay := syscalls.LayoutFor(trap)
 	msgs, ok := readOutMessages(tid, trap, lay, a)
 	if !ok {
@@ -55,10 +51,22 @@ func (l *loop) onSend(tid int, th *thread, trap syscalls.Trap, regs *syscalls.Re
 		l.resume(tid, 0)
 		return
 	}
-	defer unix.Close(sock)
 	info, err := syscalls.InspectSocket(sock)
 	if err != nil {
+		unix.Close(sock)
 		l.resume(tid, 0) // not a socket: ENOTSOCK from the kernel
+		return
+	}
+	if info.Type == unix.SOCK_STREAM && sendFlags(trap, a)&unix.MSG_FASTOPEN != 0 && info.Fresh {
+		// TCP Fast Open: a connect and a send in one call. It goes
+		// through the chain like a connect (sock is handed over).
+		l.onFastOpen(ctx, tid, th, tgid, trap, regs, msgs, sock, info, start)
+		return
+	}
+	defer unix.Close(sock)
+	dh, ok := l.t.Handler.(DatagramHandler)
+	if !ok {
+		l.resume(tid, 0)
 		return
 	}
 	allPass := true
@@ -81,6 +89,91 @@ func (l *loop) onSend(tid int, th *thread, trap syscalls.Trap, regs *syscalls.Re
 		l.watch(tgid, fd)
 	}
 	l.finish(tid, tgid, fd, regs, Return(ret))
+}
+
+// sendFlags is a send call's flags argument.
+func sendFlags(trap syscalls.Trap, a sysArgs) uint64 {
+	if trap.Call() == syscalls.CallSendmsg {
+		return a[2]
+	}
+	return a[3]
+}
+
+// maxFastOpen bounds the data the tracer sends after a TCP Fast Open
+// connect: what fits is sent, and the program sees a short write.
+const maxFastOpen = 64 << 10
+
+// onFastOpen handles sendto/sendmsg with MSG_FASTOPEN on a fresh TCP
+// socket, which connects without connect(2): the Handler routes it as the
+// connect it is, and once connected (through the chain) the tracer sends
+// the data on the program's socket and returns its length. Never a direct
+// SYN with data.
+func (l *loop) onFastOpen(ctx context.Context, tid int, th *thread, tgid int, trap syscalls.Trap, regs *syscalls.Regs, msgs []outMessage, sock int, info syscalls.SocketInfo, start time.Time) {
+	fd := int(int32(regs.Arg(trap.ABI(), 0)))
+	if trap.Variant() == syscalls.VariantSocketcall || trap.Call() == syscalls.CallSendmmsg || len(msgs) != 1 || !msgs[0].dst.IsValid() {
+		unix.Close(sock)
+		l.finish(tid, tgid, fd, regs, Fail(syscall.EOPNOTSUPP))
+		return
+	}
+	m := msgs[0]
+	if m.size > maxFastOpen {
+		m.iov = clampIovecs(m.iov, maxFastOpen)
+		m.size = maxFastOpen
+	}
+	data, err := gather(tid, m)
+	if err != nil {
+		unix.Close(sock)
+		l.finish(tid, tgid, fd, regs, Fail(errnoOf(err, syscall.EFAULT)))
+		return
+	}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: m.dst, Socket: sock, Info: info, Start: start}
+	if res, ok := l.t.Handler.Route(call); ok {
+		unix.Close(sock)
+		if ret, em := res.Emulated(); em && ret >= 0 {
+			// A connect answered without the network cannot carry
+			// data: refuse rather than guess.
+			res = Fail(syscall.EOPNOTSUPP)
+		}
+		l.finish(tid, tgid, fd, regs, res) // Allow: the kernel does it (a direct route)
+		return
+	}
+	l.negotiate(ctx, th, call, regs, data)
+}
+
+// clampIovecs keeps the first n bytes of iov.
+func clampIovecs(iov []syscalls.Iovec, n uint64) []syscalls.Iovec {
+	var out []syscalls.Iovec
+	for _, v := range iov {
+		if n == 0 {
+			break
+		}
+		v.Len = min(v.Len, n)
+		n -= v.Len
+		out = append(out, v)
+	}
+	return out
+}
+
+// sendConnected finishes a TCP Fast Open: when the connect res reports
+// worked (0, or EINPROGRESS for a non-blocking socket, already connected
+// through the chain), data is sent on sock and the syscall returns how
+// much was; otherwise the connect's error is the send's.
+func sendConnected(sock int, res Result, data []byte) Result {
+	ret, em := res.Emulated()
+	if !em || (ret != 0 && ret != -int64(syscall.EINPROGRESS)) {
+		return res
+	}
+	if len(data) == 0 {
+		return Return(0)
+	}
+	n, err := unix.SendmsgN(sock, data, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	switch {
+	case err == unix.EAGAIN:
+		return Fail(syscall.EINPROGRESS) // connected; nothing fitted yet
+	case err != nil:
+		return Fail(errnoOf(err, syscall.EIO))
+	}
+	return Return(int64(n))
 }
 
 // readOutMessages reads the messages of a trapped send. ok is false when

@@ -10,10 +10,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/chainrun/chainrun/internal/testnet"
+	"github.com/chainrun/chainrun/syscalls"
 	"github.com/chainrun/chainrun/tracer"
 )
 
@@ -265,5 +267,132 @@ for p in sys.argv[1:]:
 	defer h.mu.Unlock()
 	if len(h.seen) != 3 || h.seen[0] != open || h.seen[1] != closed || h.seen[2] != "@chainrun-abstract-test" {
 		t.Errorf("handler saw %q", h.seen)
+	}
+}
+
+// TestFastOpen checks that sendto and sendmsg with MSG_FASTOPEN on a fresh
+// TCP socket reach the handler as a connect and that the data is sent
+// once the handler has connected the socket: the program sees its bytes
+// sent and the peer's answer, and nothing went out by itself.
+func TestFastOpen(t *testing.T) {
+	testnet.NeedCommand(t, "python3")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 100)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _ := c.Read(buf)
+			got <- string(buf[:n])
+			c.Write([]byte("ack:" + string(buf[:n])))
+			c.Close()
+		}
+	}()
+	real := netip.MustParseAddrPort(ln.Addr().String())
+	fake := netip.MustParseAddrPort("127.0.0.9:9") // where the program sends; nothing listens
+	for _, how := range []string{"sendto", "sendmsg"} {
+		t.Run(how, func(t *testing.T) {
+			h := &recorder{answer: func(c *tracer.Call) tracer.Result {
+				if c.Dst != fake || c.Info.Type != unix.SOCK_STREAM {
+					return tracer.Fail(unix.EACCES)
+				}
+				if err := unix.Connect(c.Socket, &unix.SockaddrInet4{Port: int(real.Port()), Addr: real.Addr().As4()}); err != nil {
+					return tracer.Fail(err.(syscall.Errno))
+				}
+				return tracer.Return(0)
+			}}
+			code, out := runTraced(t, h, "python3", "-c", `
+import socket, sys
+s = socket.socket()
+addr = (sys.argv[2], int(sys.argv[3]))
+if sys.argv[1] == "sendto":
+    n = s.sendto(b"hello", socket.MSG_FASTOPEN, addr)
+else:
+    n = s.sendmsg([b"hel", b"lo"], [], socket.MSG_FASTOPEN, addr)
+print("sent", n)
+print("reply", s.recv(100).decode())
+`, how, fake.Addr().String(), strconv.Itoa(int(fake.Port())))
+			if code != 0 || !strings.Contains(out, "sent 5") || !strings.Contains(out, "reply ack:hello") {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+			select {
+			case data := <-got:
+				if data != "hello" {
+					t.Errorf("the peer got %q", data)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the peer got nothing")
+			}
+			if calls := h.recorded(); len(calls) != 1 || calls[0].Dst != fake {
+				t.Errorf("handler calls %+v, want one connect to %s", calls, fake)
+			}
+		})
+	}
+}
+
+// policyRecorder refuses raw and packet sockets and io_uring_setup.
+type policyRecorder struct {
+	recorder
+	seen []tracer.PolicyCall
+}
+
+func (p *policyRecorder) Policy(c *tracer.PolicyCall) tracer.Result {
+	p.mu.Lock()
+	p.seen = append(p.seen, *c)
+	p.mu.Unlock()
+	if c.Trap.Call() == syscalls.CallIoUringSetup {
+		return tracer.Fail(unix.ENOSYS)
+	}
+	if c.Domain == unix.AF_PACKET || c.Type&0xf == unix.SOCK_RAW {
+		return tracer.Fail(unix.EPERM)
+	}
+	return tracer.Allow()
+}
+
+// TestPolicyCalls checks that creating raw and packet sockets and
+// io_uring_setup stop at the PolicyHandler, while the TCP and UDP sockets
+// of every connection do not.
+func TestPolicyCalls(t *testing.T) {
+	testnet.NeedCommand(t, "python3")
+	h := &policyRecorder{}
+	code, out := runTraced(t, h, "python3", "-c", `
+import ctypes, socket
+def attempt(name, f):
+    try:
+        f()
+        print(name, "ok")
+    except OSError as e:
+        print(name, "errno", e.errno)
+attempt("tcp", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
+attempt("udp6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close())
+attempt("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_UDP))
+attempt("raw6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_UDP))
+attempt("packet", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0))
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+r = libc.syscall(425, 4, params)
+print("io_uring_setup", r, ctypes.get_errno())
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"tcp ok", "udp6 ok", "raw errno 1", "raw6 errno 1", "packet errno 1",
+		"io_uring_setup -1 " + strconv.Itoa(int(unix.ENOSYS))} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.seen) != 4 {
+		t.Errorf("the handler saw %d calls, want 4 (raw, raw6, packet, io_uring_setup): %+v", len(h.seen), h.seen)
 	}
 }

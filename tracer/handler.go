@@ -186,3 +186,27 @@ type UnixCall struct {
 
 // Program is the name of the calling process, for logs.
 func (c *UnixCall) Program() string { return (&Call{Pid: c.Pid}).Program() }
+
+// PolicyHandler is an optional interface of a Handler: it decides the
+// calls that could reach the network around connect and the datagram
+// calls: creating a raw or packet socket, and io_uring_setup (io_uring's
+// connect and send never pass through seccomp). It is called on the tracer
+// thread and must not block. Without it they run.
+type PolicyHandler interface {
+	Policy(c *PolicyCall) Result
+}
+
+// PolicyCall is one such call.
+type PolicyCall struct {
+	Tid, Pid int
+	// Trap is the call: syscalls.CallSocket or syscalls.CallIoUringSetup.
+	Trap syscalls.Trap
+	// Domain, Type and Protocol are socket's arguments (Type with its
+	// SOCK_NONBLOCK and SOCK_CLOEXEC flags). Through i386 socketcall every
+	// socket() stops, not only raw and packet ones.
+	Domain, Type, Protocol int
+	Start                  time.Time
+}
+
+// Program is the name of the calling process, for logs.
+func (c *PolicyCall) Program() string { return (&Call{Pid: c.Pid}).Program() }

@@ -430,10 +430,12 @@ func (l *loop) onSeccomp(ctx context.Context, tid int, th *thread) {
 	switch c := trap.Call(); {
 	case c == syscalls.CallConnect:
 		l.onConnect(ctx, tid, th, trap, &regs, args, start)
+	case c == syscalls.CallSocket || c == syscalls.CallIoUringSetup:
+		l.onPolicy(tid, th, trap, &regs, args, start)
 	case c.Receives():
 		l.onReceive(tid, th, trap, args)
 	default:
-		l.onSend(tid, th, trap, &regs, args, start)
+		l.onSend(ctx, tid, th, trap, &regs, args, start)
 	}
 }
 
@@ -471,11 +473,18 @@ func (l *loop) onConnect(ctx context.Context, tid int, th *thread, trap syscalls
 		l.finish(tid, tgid, fd, regs, res)
 		return
 	}
+	l.negotiate(ctx, th, call, regs, nil)
+}
+
+// negotiate has the Handler's Connect decide call in a goroutine while the
+// thread stays stopped; fastOpen, when not nil, is sent once connected
+// (TCP Fast Open) and the syscall returns its length.
+func (l *loop) negotiate(ctx context.Context, th *thread, call *Call, regs *syscalls.Regs, fastOpen []byte) {
 	l.seq++
 	callCtx, cancel := context.WithCancel(ctx)
-	th.pending = &pendingCall{seq: l.seq, regs: *regs, cancel: cancel, tgid: tgid, fd: fd}
+	th.pending = &pendingCall{seq: l.seq, regs: *regs, cancel: cancel, tgid: call.Pid, fd: call.Fd}
 	l.pending++
-	go l.connect(callCtx, call, l.seq)
+	go l.connect(callCtx, call, l.seq, fastOpen)
 }
 
 // onUnixConnect lets a UnixHandler refuse a connect to a local socket
@@ -492,6 +501,22 @@ func (l *loop) onUnixConnect(tid int, th *thread, regs *syscalls.Regs, fd int, p
 		return
 	}
 	l.finish(tid, tgid, fd, regs, uh.ConnectUnix(&UnixCall{Tid: tid, Pid: tgid, Fd: fd, Path: path, Start: start}))
+}
+
+// onPolicy lets a PolicyHandler decide a socket(2) of a raw or packet
+// socket, or io_uring_setup(2).
+func (l *loop) onPolicy(tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, a sysArgs, start time.Time) {
+	ph, ok := l.t.Handler.(PolicyHandler)
+	tgid, err := l.tgidOf(tid, th)
+	if !ok || err != nil {
+		l.resume(tid, 0)
+		return
+	}
+	c := &PolicyCall{Tid: tid, Pid: tgid, Trap: trap, Start: start}
+	if trap.Call() == syscalls.CallSocket {
+		c.Domain, c.Type, c.Protocol = int(int32(a[0])), int(int32(a[1])), int(int32(a[2]))
+	}
+	l.finish(tid, tgid, -1, regs, ph.Policy(c))
 }
 
 // socketOf duplicates descriptor fd of thread tid's process into chainrun
@@ -514,9 +539,12 @@ func (l *loop) socketOf(tid int, th *thread, fd int) (tgid, sock int, err error)
 
 // connect runs the Handler's Connect in its own goroutine and sends the
 // verdict to the tracer thread.
-func (l *loop) connect(ctx context.Context, c *Call, seq uint64) {
+func (l *loop) connect(ctx context.Context, c *Call, seq uint64, fastOpen []byte) {
 	defer unix.Close(c.Socket)
 	res := l.t.Handler.Connect(ctx, c)
+	if fastOpen != nil {
+		res = sendConnected(c.Socket, res, fastOpen)
+	}
 	l.results <- result{tid: c.Tid, seq: seq, res: res}
 }
 

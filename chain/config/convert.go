@@ -123,6 +123,18 @@ func (w *cvWriter) profile(name string, pf *ProfileFile) {
 	if pf.FakeIPv6 != "" {
 		w.str("fake_ipv6", pf.FakeIPv6)
 	}
+	if pf.UDP != "" {
+		w.line("# block: datagrams to anywhere but loopback fail (DNS is answered here); direct: sent as they are.")
+		w.str("udp", pf.UDP)
+	}
+	if pf.Leaks != "" {
+		w.line("# block: raw and packet sockets and io_uring refused; allow: the escape hatch.")
+		w.str("leaks", pf.Leaks)
+	}
+	if pf.Isolate != "" {
+		w.line("# Keeps connections apart on the last hop with SOCKS5 credentials (Tor's IsolateSOCKSAuth).")
+		w.str("isolate", pf.Isolate)
+	}
 	if pf.Quiet {
 		w.line("# No warnings.")
 		w.line("quiet = true")

@@ -48,6 +48,16 @@ type ProfileFile struct {
 	// hands out ("off" for FakeIPv6: no fake IPv6 answers).
 	FakeIPv4 string `toml:"fake_ipv4,omitempty"`
 	FakeIPv6 string `toml:"fake_ipv6,omitempty"`
+	// UDP is "block" (the default: datagrams to anywhere but loopback fail
+	// with EPERM) or "direct".
+	UDP string `toml:"udp,omitempty"`
+	// Leaks is "block" (the default: raw and packet sockets and io_uring
+	// refused, TCP Fast Open through the chain) or "allow".
+	Leaks string `toml:"leaks,omitempty"`
+	// Isolate is how connections are kept apart on the last hop with SOCKS5
+	// credentials (Tor's IsolateSOCKSAuth): "none", "run", "process",
+	// "connection" or "destination".
+	Isolate string `toml:"isolate,omitempty"`
 	// Quiet is proxychains' quiet_mode: no warnings.
 	Quiet bool `toml:"quiet,omitempty"`
 	// Direct and Block are destination patterns that bypass the chain or

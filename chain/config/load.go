@@ -69,10 +69,13 @@ type Profile struct {
 	// defaults. NoFakeIPv6 is fake_ipv6 = "off".
 	FakeIPv4, FakeIPv6 netip.Prefix
 	NoFakeIPv6         bool
-	Quiet              bool
-	Direct, Block      []chain.Pattern
-	Rules              []Rule
-	DNAT               []DNAT
+	// UDP is "block" or "direct"; Leaks "block" or "allow"; Isolate
+	// "none", "run", "process", "connection" or "destination".
+	UDP, Leaks, Isolate string
+	Quiet               bool
+	Direct, Block       []chain.Pattern
+	Rules               []Rule
+	DNAT                []DNAT
 	// Sources says where each setting came from, for `config show`:
 	// "mode" → "proxychains.toml: profiles.corp.mode".
 	Sources map[string]string
@@ -151,7 +154,7 @@ func Parse(name string, data []byte) (*Config, error) {
 // knownKeys are the keys each table of the schema takes, for suggestions.
 var knownKeys = map[string][]string{
 	"":        {"default_profile", "proxies", "proxies_auth", "profiles"},
-	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "quiet", "direct", "block", "rules", "dnat"},
+	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "udp", "leaks", "isolate", "quiet", "direct", "block", "rules", "dnat"},
 	"rule":    {"match", "chain", "action"},
 	"dnat":    {"from", "to"},
 	"auth":    {"password_env", "password_file"},
@@ -288,7 +291,8 @@ func (b *builder) profile(name string, pf *ProfileFile) (*Profile, error) {
 	if pf == nil {
 		return nil, b.errAt(key, "", 0, "empty profile")
 	}
-	p := &Profile{Name: name, Commands: pf.Commands, DNS: "remote", Quiet: pf.Quiet, Sources: map[string]string{}}
+	p := &Profile{Name: name, Commands: pf.Commands, DNS: "remote", Quiet: pf.Quiet, Sources: map[string]string{},
+		UDP: "block", Leaks: "block", Isolate: "none"}
 	var err error
 	if p.Chain, err = b.refs(key+".chain", pf.Chain, 0); err != nil {
 		return nil, err
@@ -335,6 +339,9 @@ func (b *builder) profile(name string, pf *ProfileFile) (*Profile, error) {
 		return nil, b.errAt(key+".dns", strconv.Quote(pf.DNS), 0, "dns %q: want \"remote\", \"local\", \"tunnel\" or \"tor-resolve\"", pf.DNS)
 	}
 	if err := b.dnsSettings(key, pf, p, src); err != nil {
+		return nil, err
+	}
+	if err := b.leakSettings(key, pf, p, src); err != nil {
 		return nil, err
 	}
 	if p.Direct, err = b.patterns(key+".direct", pf.Direct, 0); err != nil {
@@ -558,4 +565,45 @@ func (b *builder) dnsSettings(key string, pf *ProfileFile, p *Profile, src func(
 		p.Sources["fake_ipv6"] = src("fake_ipv6")
 	}
 	return nil
+}
+
+// The values of a profile's udp, leaks and isolate.
+var (
+	UDPModes     = []string{"block", "direct"}
+	LeaksModes   = []string{"block", "allow"}
+	IsolateModes = []string{"none", "run", "process", "connection", "destination"}
+)
+
+// leakSettings validates a profile's udp, leaks and isolate.
+func (b *builder) leakSettings(key string, pf *ProfileFile, p *Profile, src func(string) string) error {
+	if pf.UDP == "proxy" {
+		return b.errAt(key+".udp", strconv.Quote(pf.UDP), 0, "udp = \"proxy\" (UDP through SOCKS5 UDP ASSOCIATE) is not in this version: use \"block\" or \"direct\"")
+	}
+	for _, s := range []struct {
+		name, val string
+		allowed   []string
+		dst       *string
+	}{{"udp", pf.UDP, UDPModes, &p.UDP}, {"leaks", pf.Leaks, LeaksModes, &p.Leaks}, {"isolate", pf.Isolate, IsolateModes, &p.Isolate}} {
+		if s.val == "" {
+			continue
+		}
+		if !slices.Contains(s.allowed, s.val) {
+			return b.errAt(key+"."+s.name, strconv.Quote(s.val), 0, "%s %q: want %s", s.name, s.val, quoteList(s.allowed))
+		}
+		*s.dst = s.val
+		p.Sources[s.name] = src(s.name)
+	}
+	return nil
+}
+
+// quoteList writes `"a", "b" or "c"`.
+func quoteList(vals []string) string {
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = strconv.Quote(v)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chainrun/chainrun/chain"
@@ -72,4 +74,16 @@ func (c *cmdline) positive() (int, error) {
 		return 0, fmt.Errorf("flag %s: %q is not a positive number", c.name, v)
 	}
 	return n, nil
+}
+
+// choice is the flag's value, which must be one of allowed.
+func (c *cmdline) choice(allowed []string) (string, error) {
+	v, err := c.value()
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(allowed, v) {
+		return "", fmt.Errorf("flag %s: %q: want %s", c.name, v, strings.Join(allowed, ", "))
+	}
+	return v, nil
 }

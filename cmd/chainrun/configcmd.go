@@ -231,6 +231,9 @@ func showProfile(w io.Writer, cfg *config.Config, sel config.Selection) {
 	if p.DNSServer.IsValid() {
 		fmt.Fprintf(w, "dns_server %s  (%s)\n", p.DNSServer, src("dns_server"))
 	}
+	fmt.Fprintf(w, "udp        %s  (%s)\n", p.UDP, src("udp"))
+	fmt.Fprintf(w, "leaks      %s  (%s)\n", p.Leaks, src("leaks"))
+	fmt.Fprintf(w, "isolate    %s  (%s)\n", p.Isolate, src("isolate"))
 	if p.DNS != "local" {
 		v4, v6 := p.FakeIPv4, p.FakeIPv6
 		if !v4.IsValid() {

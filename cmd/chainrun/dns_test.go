@@ -18,6 +18,11 @@ import (
 // dnsHandler is a connectHandler with remote DNS (or dns = "local") and a
 // log in a buffer.
 func dnsHandler(t *testing.T, mode string) (*connectHandler, *bytes.Buffer) {
+	return policyHandler(t, mode, "block")
+}
+
+// policyHandler is dnsHandler with a udp setting.
+func policyHandler(t *testing.T, mode, udp string) (*connectHandler, *bytes.Buffer) {
 	t.Helper()
 	var buf bytes.Buffer
 	logger := &connLog{out: log.New(&buf, "chainrun: ", 0), verbose: true}
@@ -25,7 +30,7 @@ func dnsHandler(t *testing.T, mode string) (*connectHandler, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := &runPlan{router: &chain.Router{Default: &chain.Dialer{Chain: []*chain.Proxy{hop}}}, dns: mode}
+	plan := &runPlan{router: &chain.Router{Default: &chain.Dialer{Chain: []*chain.Proxy{hop}}}, dns: mode, udp: udp, leaks: "block"}
 	dns, err := startDNS(plan, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +83,8 @@ func TestRouteFakeAddresses(t *testing.T) {
 		{"unmapped fake address is refused", "198.18.200.200:80", tcp, "errno connection refused", "no name has"},
 		{"TCP to port 53 goes to the resolver", "10.77.0.53:53", tcp, "connect", ""},
 		{"ordinary address goes to the chain", "10.78.0.2:80", tcp, "connect", ""},
-		{"UDP elsewhere passes", "10.78.0.2:123", udp, "allow", "udp 10.78.0.2:123 direct"},
+		{"UDP elsewhere is refused", "10.78.0.2:123", udp, "errno operation not permitted", "udp 10.78.0.2:123 connect refused (udp = block)"},
+		{"UDP to loopback passes", "127.0.0.1:123", udp, "allow", "udp 127.0.0.1:123 direct (loopback)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logBuf.Reset()
@@ -116,16 +122,52 @@ func TestDatagramVerdicts(t *testing.T) {
 	if _, ok := h.Source(netip.MustParseAddrPort("127.0.0.1:9")); ok {
 		t.Errorf("Source rewrote an address that is not a resolver's")
 	}
+	direct, _ := policyHandler(t, "remote", "direct")
+	ntp := netip.MustParseAddrPort("10.78.0.2:123")
 	for _, c := range []struct {
-		h *connectHandler
-		d tracer.Datagram
+		h    *connectHandler
+		d    tracer.Datagram
+		want tracer.Verdict
 	}{
-		{h, tracer.Datagram{Pid: 1, Dst: netip.MustParseAddrPort("10.78.0.2:123"), Info: udp}},
-		{h, tracer.Datagram{Pid: 1, Dst: ns, Info: tcp}},
-		{local, tracer.Datagram{Pid: 1, Dst: ns, Info: udp}},
+		{h, tracer.Datagram{Pid: 1, Dst: ntp, Info: udp}, tracer.Refuse(syscall.EPERM)},
+		{h, tracer.Datagram{Pid: 1, Dst: netip.MustParseAddrPort("[::ffff:127.0.0.1]:123"), Info: udp}, tracer.Pass()},
+		{h, tracer.Datagram{Pid: 1, Dst: ns, Info: tcp}, tracer.Pass()},
+		{direct, tracer.Datagram{Pid: 1, Dst: ntp, Info: udp}, tracer.Pass()},
+		{local, tracer.Datagram{Pid: 1, Dst: ns, Info: udp}, tracer.Pass()},                 // dns = local: the program's own DNS
+		{local, tracer.Datagram{Pid: 1, Dst: ntp, Info: udp}, tracer.Refuse(syscall.EPERM)}, // but nothing else
 	} {
-		if v := c.h.Datagram(&c.d); v != tracer.Pass() {
-			t.Errorf("%+v: %v, want pass", c.d, v)
+		if v := c.h.Datagram(&c.d); v != c.want {
+			t.Errorf("udp %s dns %s, %+v: %v, want %v", c.h.plan.udp, c.h.plan.dns, c.d, v, c.want)
+		}
+	}
+}
+
+func TestPolicyLeaks(t *testing.T) {
+	sock := func(domain, typ int) *tracer.PolicyCall {
+		return &tracer.PolicyCall{Pid: 1, Trap: syscalls.MakeTrap(syscalls.CallSocket, syscalls.VariantNative), Domain: domain, Type: typ}
+	}
+	uring := &tracer.PolicyCall{Pid: 1, Trap: syscalls.MakeTrap(syscalls.CallIoUringSetup, syscalls.VariantNative)}
+	for _, c := range []struct {
+		leaks string
+		call  *tracer.PolicyCall
+		want  tracer.Result
+	}{
+		{"block", sock(unix.AF_INET, unix.SOCK_RAW), tracer.Fail(syscall.EPERM)},
+		{"block", sock(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC), tracer.Fail(syscall.EPERM)},
+		{"block", sock(unix.AF_PACKET, unix.SOCK_DGRAM), tracer.Fail(syscall.EPERM)},
+		{"block", sock(unix.AF_INET, unix.SOCK_STREAM), tracer.Allow()}, // i386 socketcall shows every socket()
+		{"block", sock(unix.AF_NETLINK, unix.SOCK_RAW), tracer.Allow()},
+		{"block", uring, tracer.Fail(syscall.ENOSYS)},
+		{"allow", sock(unix.AF_PACKET, unix.SOCK_RAW), tracer.Allow()},
+		{"allow", uring, tracer.Allow()},
+	} {
+		h, logBuf := dnsHandler(t, "remote")
+		h.plan.leaks = c.leaks
+		if got := h.Policy(c.call); got != c.want {
+			t.Errorf("leaks %s, %+v: %v, want %v", c.leaks, c.call, got, c.want)
+		}
+		if c.want != tracer.Allow() && !strings.Contains(logBuf.String(), "refused (leaks = block)") {
+			t.Errorf("leaks %s, %+v: no log line: %q", c.leaks, c.call, logBuf.String())
 		}
 	}
 }

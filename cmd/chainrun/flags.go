@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chainrun/chainrun/chain"
+	"github.com/chainrun/chainrun/chain/config"
 )
 
 const runUsage = `Usage: chainrun [flags] [--] COMMAND [ARGS...]
@@ -47,6 +48,14 @@ Flags (they end at the first argument that is not a flag):
                              tunnel (DNS-over-TCP through the chain to the
                              profile's dns_server), tor-resolve (Tor's
                              SOCKS RESOLVE at the last hop)
+      --udp block|direct     UDP to anywhere but loopback: refused with EPERM
+                             (default; DNS is answered by chainrun) or sent
+                             as it is
+      --leaks block|allow    raw and packet sockets and io_uring: refused
+                             (default) or allowed
+      --isolate MODE         SOCKS5 credentials that keep connections apart
+                             on the last hop (Tor's IsolateSOCKSAuth): none,
+                             run, process, connection or destination
   -v, --verbose              one line per connection on stderr
   -q, --quiet                no warnings, not even failed connections
   -h, --help                 this help
@@ -72,8 +81,10 @@ type runOptions struct {
 	readTimeout    time.Duration
 	budget         time.Duration
 	dns            string
-	verbose, quiet bool
-	argv           []string
+	// udp, leaks and isolate override the profile's ("" keeps it).
+	udp, leaks, isolate string
+	verbose, quiet      bool
+	argv                []string
 }
 
 // parseRunArgs parses chainrun's flags up to the first argument that is
@@ -122,6 +133,12 @@ func parseRunArgs(args []string) (*runOptions, error) {
 			if o.dns, err = c.value(); err == nil && !slices.Contains([]string{"remote", "local", "tunnel", "tor-resolve"}, o.dns) {
 				err = fmt.Errorf("flag --dns: %q: want remote, local, tunnel or tor-resolve", o.dns)
 			}
+		case "--udp":
+			o.udp, err = c.choice(config.UDPModes)
+		case "--leaks":
+			o.leaks, err = c.choice(config.LeaksModes)
+		case "--isolate":
+			o.isolate, err = c.choice(config.IsolateModes)
 		case "-f", "--config":
 			o.configPath, err = c.value()
 		case "-p", "--profile":

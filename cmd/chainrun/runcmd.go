@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/chainrun/chainrun/chain"
 	"github.com/chainrun/chainrun/chain/config"
 	"github.com/chainrun/chainrun/socks"
+	"github.com/chainrun/chainrun/syscalls"
 	"github.com/chainrun/chainrun/tracer"
 )
 
@@ -64,6 +66,9 @@ type runPlan struct {
 	// tor-resolve; dnsServer the resolver tunnel asks.
 	dns       string
 	dnsServer netip.AddrPort
+	// udp is "block" or "direct"; leaks "block" or "allow"; isolate how
+	// connections are kept apart on the last hop.
+	udp, leaks, isolate string
 }
 
 // planRun finds the configuration and the profile and applies the command
@@ -94,7 +99,8 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 		if dns == "tunnel" {
 			return nil, errors.New("--dns tunnel needs dns_server, the resolver to ask through the chain: set it in a profile")
 		}
-		return &runPlan{router: &chain.Router{Default: d}, dns: dns}, nil
+		return &runPlan{router: &chain.Router{Default: d}, dns: dns,
+			udp: orString(opts.udp, "block"), leaks: orString(opts.leaks, "block"), isolate: orString(opts.isolate, "none")}, nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -117,8 +123,17 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 		return nil, fmt.Errorf("--dns tunnel: profile %s has no dns_server, the resolver to ask through the chain", sel.Profile.Name)
 	}
 	logger.debugf("profile %s (%s, %s; dns %s)", sel.Profile.Name, sel.Why, cfg.Path, sel.Profile.DNS)
-	return &runPlan{router: sel.Profile.Router(over), profile: sel.Profile, cfg: cfg,
-		dns: sel.Profile.DNS, dnsServer: sel.Profile.DNSServer}, nil
+	p := sel.Profile
+	return &runPlan{router: p.Router(over), profile: p, cfg: cfg, dns: p.DNS, dnsServer: p.DNSServer,
+		udp: orString(opts.udp, p.UDP), leaks: orString(opts.leaks, p.Leaks), isolate: orString(opts.isolate, p.Isolate)}, nil
+}
+
+// orString is s, or def when s is empty.
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // resolveHops looks up the hops that may be reached directly: the first in
@@ -198,8 +213,14 @@ func (h *connectHandler) Route(c *tracer.Call) (tracer.Result, bool) {
 		}
 		h.log.conn(c, "udp", c.Dst.String(), "dns, answered by chainrun")
 		return tracer.Return(0).WatchReplies(), true
+	case c.Info.Type == unix.SOCK_DGRAM && h.blocksUDP(c.Dst):
+		// A UDP connect sends nothing, and libcs make one per address to
+		// sort getaddrinfo's answers: refused, but shown only with -v;
+		// datagrams the program then tries to send are logged.
+		h.log.conn(c, "udp", c.Dst.String(), "connect refused (udp = block) -> EPERM")
+		return tracer.Fail(syscall.EPERM), true
 	case c.Info.Type == unix.SOCK_DGRAM:
-		h.log.conn(c, "udp", c.Dst.String(), "direct (UDP is not proxied in this version)")
+		h.log.conn(c, "udp", c.Dst.String(), "direct ("+h.udpWhy(c.Dst)+")")
 		return tracer.Allow(), true
 	case c.Info.Type != unix.SOCK_STREAM || (c.Info.Protocol != unix.IPPROTO_TCP && c.Info.Protocol != unix.IPPROTO_MPTCP):
 		// A connection-oriented protocol no proxy can carry (SCTP, …):
@@ -334,8 +355,69 @@ func (h *connectHandler) Datagram(d *tracer.Datagram) tracer.Verdict {
 		h.log.datagram(d, "dns, answered by chainrun")
 		return tracer.Redirect(ep)
 	}
-	h.log.datagram(d, "direct (UDP is not proxied in this version)")
+	if h.blocksUDP(d.Dst) {
+		h.log.udpBlocked(d.Program(), d.Pid, d.Dst, d.Trap.Call().String())
+		return tracer.Refuse(syscall.EPERM)
+	}
+	h.log.datagram(d, "direct ("+h.udpWhy(d.Dst)+")")
 	return tracer.Pass()
+}
+
+// blocksUDP reports whether a datagram to dst is refused: udp = "block"
+// (the default) lets only loopback through.
+// With dns = "local" the program's own DNS queries pass: the user asked
+// for them.
+func (h *connectHandler) blocksUDP(dst netip.AddrPort) bool {
+	return h.plan.udp != "direct" && !dst.Addr().Unmap().IsLoopback() && !h.localDNS(dst)
+}
+
+// localDNS reports whether a datagram to dst is the program's own DNS
+// under dns = "local".
+func (h *connectHandler) localDNS(dst netip.AddrPort) bool {
+	return h.dns == nil && dst.Port() == dnsPort
+}
+
+// udpWhy says why a datagram to dst may pass, for -v.
+func (h *connectHandler) udpWhy(dst netip.AddrPort) string {
+	switch {
+	case dst.Addr().Unmap().IsLoopback():
+		return "loopback"
+	case h.localDNS(dst) && h.plan.udp != "direct":
+		return "dns = local"
+	}
+	return "udp = direct"
+}
+
+// Policy implements tracer.PolicyHandler: with leaks = "block" (the
+// default), raw and packet sockets are refused with EPERM and
+// io_uring_setup with ENOSYS (programs then fall back to the socket calls
+// chainrun traps).
+func (h *connectHandler) Policy(c *tracer.PolicyCall) tracer.Result {
+	var what string
+	var errno syscall.Errno
+	switch c.Trap.Call() {
+	case syscalls.CallIoUringSetup:
+		what, errno = "io_uring_setup (io_uring's connect and send would bypass the chain)", syscall.ENOSYS
+	case syscalls.CallSocket:
+		typ := c.Type & 0xf
+		switch {
+		case c.Domain == unix.AF_PACKET:
+			what = "a packet socket (AF_PACKET)"
+		case (c.Domain == unix.AF_INET || c.Domain == unix.AF_INET6) && typ == unix.SOCK_RAW:
+			what = fmt.Sprintf("a raw IP socket (protocol %d)", c.Protocol)
+		default:
+			return tracer.Allow() // i386 socketcall stops every socket()
+		}
+		errno = syscall.EPERM
+	default:
+		return tracer.Allow()
+	}
+	if h.plan.leaks == "allow" {
+		h.log.debugf("%s[%d] %s allowed (leaks = allow)", c.Program(), c.Pid, what)
+		return tracer.Allow()
+	}
+	h.log.refused(c.Program(), c.Pid, what+" refused (leaks = block)", errno)
+	return tracer.Fail(errno)
 }
 
 // Source implements tracer.DatagramHandler: a reply from chainrun's
@@ -364,6 +446,9 @@ func (h *connectHandler) Exec(pid int, program string) {
 type connLog struct {
 	out            *log.Logger
 	verbose, quiet bool
+
+	mu   sync.Mutex
+	seen map[string]bool // lines logged once
 }
 
 func (l *connLog) conn(c *tracer.Call, proto, dst, what string) {
@@ -381,6 +466,37 @@ func (l *connLog) fail(c *tracer.Call, dst, route string, err error, errno sysca
 		hint = " (check the proxy's user name and password)"
 	}
 	l.out.Printf("%s[%d] tcp %s %s failed: %v%s -> %s %s", c.Program(), c.Pid, dst, route, err, hint, errnoName(errno), elapsed(c.Start))
+}
+
+// udpBlocked logs a refused datagram (or UDP connect), once per process
+// and destination.
+func (l *connLog) udpBlocked(program string, pid int, dst netip.AddrPort, how string) {
+	if l.quiet || !l.once(fmt.Sprintf("udp %d %s", pid, dst)) {
+		return
+	}
+	l.out.Printf("%s[%d] udp %s refused (%s): UDP is blocked (udp = block; DNS is answered by chainrun) -> EPERM", program, pid, dst, how)
+}
+
+// refused logs a refused call.
+func (l *connLog) refused(program string, pid int, what string, errno syscall.Errno) {
+	if !l.quiet {
+		l.out.Printf("%s[%d] %s -> %s", program, pid, what, errnoName(errno))
+	}
+}
+
+// once reports whether key is logged for the first time (a bounded
+// memory: it forgets everything past 4096 keys).
+func (l *connLog) once(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil || len(l.seen) > 4096 {
+		l.seen = map[string]bool{}
+	}
+	if l.seen[key] {
+		return false
+	}
+	l.seen[key] = true
+	return true
 }
 
 func (l *connLog) datagram(d *tracer.Datagram, what string) {
