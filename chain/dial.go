@@ -272,10 +272,12 @@ func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, las
 	}
 	for i, hop := range route {
 		req := last
+		asked := isolated(ctx, hop)
 		if i+1 < len(route) {
 			req = connectTo(route[i+1].target())
+			asked = hop
 		}
-		if err := d.handshake(ctx, conn, hop, req); err != nil {
+		if err := d.handshake(ctx, conn, asked, req); err != nil {
 			blame := hop
 			if answeredByHop(err) {
 				// The hop is fine: what it could not reach is to blame.

@@ -25,6 +25,11 @@ type Selection struct {
 func (c *Config) Select(flag, env, argv0 string) (Selection, error) {
 	pick := func(name, why string) (Selection, error) {
 		p := c.Profiles[name]
+		if p == nil && why != "default_profile" {
+			if b := Builtin(name); b != nil {
+				return Selection{Profile: b, Why: why + ", built in"}, nil
+			}
+		}
 		if p == nil {
 			return Selection{}, fmt.Errorf("%s: unknown profile %q (%s names it)%s", c.Path, name, why, suggest(name, c.Order))
 		}

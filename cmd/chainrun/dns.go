@@ -72,8 +72,15 @@ func startDNS(plan *runPlan, logger *connLog) (*remoteDNS, error) {
 		if def == nil {
 			return nil, errors.New("dns = tor-resolve needs a chain")
 		}
-		cfg.TorResolve = def.Resolve
-		cfg.TorResolvePTR = def.ResolvePTR
+		// Lookups carry the run's isolation credentials (which process
+		// asks is not known here).
+		iso := plan.iso
+		cfg.TorResolve = func(ctx context.Context, name string) (netip.Addr, error) {
+			return def.Resolve(chain.WithIsolation(ctx, iso.auth(0, name)), name)
+		}
+		cfg.TorResolvePTR = func(ctx context.Context, addr netip.Addr) (string, error) {
+			return def.ResolvePTR(chain.WithIsolation(ctx, iso.auth(0, addr.String())), addr)
+		}
 	}
 	if d.resolver, err = fakedns.NewResolver(cfg); err != nil {
 		return nil, fmt.Errorf("remote DNS: %w", err)
@@ -184,7 +191,10 @@ func lookupLocal(ctx context.Context, name string, family int) ([]netip.Addr, er
 // dns logs one answered question: every one in -v, failures unless -q.
 func (l *connLog) dns(ev fakedns.Event) {
 	answer := strings.Join(ev.Answers, ", ")
-	if answer == "" {
+	switch {
+	case ev.RCode != "" && ev.RCode != "NOERROR":
+		answer = ev.RCode
+	case answer == "":
 		answer = "no answer"
 	}
 	switch {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -47,7 +48,7 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer dns.close()
-	h := &connectHandler{plan: plan, log: logger, dns: dns}
+	h := &connectHandler{plan: plan, log: logger, dns: dns, iso: plan.iso}
 	t := &tracer.Tracer{Handler: h, Logf: logger.debugf}
 	code, err := t.Run(ctx, opts.argv, os.Environ())
 	if err != nil {
@@ -69,6 +70,7 @@ type runPlan struct {
 	// udp is "block" or "direct"; leaks "block" or "allow"; isolate how
 	// connections are kept apart on the last hop.
 	udp, leaks, isolate string
+	iso                 *isolator // nil without isolation
 }
 
 // planRun finds the configuration and the profile and applies the command
@@ -80,12 +82,20 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 	if err != nil {
 		return nil, err
 	}
+	if path == "" && opts.profile == "" && getenv("CHAINRUN_PROFILE") != "" && config.Builtin(getenv("CHAINRUN_PROFILE")) != nil {
+		opts.profile = getenv("CHAINRUN_PROFILE")
+	}
+	if path == "" && opts.profile != "" {
+		p := config.Builtin(opts.profile)
+		if p == nil {
+			return nil, fmt.Errorf("-p %s: no configuration file found (and no built-in profile of that name: tor)", opts.profile)
+		}
+		logger.debugf("profile %s (built in)", p.Name)
+		return profilePlan(p, opts, over, nil)
+	}
 	if path == "" {
 		if len(opts.proxies) == 0 {
-			return nil, errors.New("no proxy given: add -x socks5://HOST:PORT, or write a proxychains.toml (see README)")
-		}
-		if opts.profile != "" {
-			return nil, fmt.Errorf("-p %s: no configuration file found", opts.profile)
+			return nil, errors.New("no proxy given: add -x socks5://HOST:PORT, use -p tor, or write a proxychains.toml (see README)")
 		}
 		d := &chain.Dialer{Chain: opts.proxies, ChainLen: opts.chainLen, ConnectTimeout: opts.connectTimeout,
 			ReadTimeout: opts.readTimeout, Budget: opts.budget}
@@ -99,8 +109,10 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 		if dns == "tunnel" {
 			return nil, errors.New("--dns tunnel needs dns_server, the resolver to ask through the chain: set it in a profile")
 		}
-		return &runPlan{router: &chain.Router{Default: d}, dns: dns,
-			udp: orString(opts.udp, "block"), leaks: orString(opts.leaks, "block"), isolate: orString(opts.isolate, "none")}, nil
+		plan := &runPlan{router: &chain.Router{Default: d}, dns: dns,
+			udp: orString(opts.udp, "block"), leaks: orString(opts.leaks, "block"), isolate: orString(opts.isolate, "none")}
+		plan.iso = newIsolator(plan.isolate)
+		return plan, nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -116,16 +128,22 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 	if sel.Profile.Quiet && !opts.verbose {
 		logger.quiet = true
 	}
+	logger.debugf("profile %s (%s, %s; dns %s)", sel.Profile.Name, sel.Why, cfg.Path, orString(opts.dns, sel.Profile.DNS))
+	return profilePlan(sel.Profile, opts, over, cfg)
+}
+
+// profilePlan is the plan of profile p with the command line's overrides.
+func profilePlan(p *config.Profile, opts *runOptions, over config.Overrides, cfg *config.Config) (*runPlan, error) {
 	if opts.dns != "" {
-		sel.Profile.DNS = opts.dns
+		p.DNS = opts.dns
 	}
-	if sel.Profile.DNS == "tunnel" && !sel.Profile.DNSServer.IsValid() {
-		return nil, fmt.Errorf("--dns tunnel: profile %s has no dns_server, the resolver to ask through the chain", sel.Profile.Name)
+	if p.DNS == "tunnel" && !p.DNSServer.IsValid() {
+		return nil, fmt.Errorf("dns tunnel: profile %s has no dns_server, the resolver to ask through the chain", p.Name)
 	}
-	logger.debugf("profile %s (%s, %s; dns %s)", sel.Profile.Name, sel.Why, cfg.Path, sel.Profile.DNS)
-	p := sel.Profile
-	return &runPlan{router: p.Router(over), profile: p, cfg: cfg, dns: p.DNS, dnsServer: p.DNSServer,
-		udp: orString(opts.udp, p.UDP), leaks: orString(opts.leaks, p.Leaks), isolate: orString(opts.isolate, p.Isolate)}, nil
+	plan := &runPlan{router: p.Router(over), profile: p, cfg: cfg, dns: p.DNS, dnsServer: p.DNSServer,
+		udp: orString(opts.udp, p.UDP), leaks: orString(opts.leaks, p.Leaks), isolate: orString(opts.isolate, p.Isolate)}
+	plan.iso = newIsolator(plan.isolate)
+	return plan, nil
 }
 
 // orString is s, or def when s is empty.
@@ -170,6 +188,7 @@ type connectHandler struct {
 	plan *runPlan
 	log  *connLog
 	dns  *remoteDNS // nil with dns = "local"
+	iso  *isolator  // nil without isolation
 }
 
 // destination is where a connect goes once the profile's dnat entries
@@ -291,6 +310,7 @@ func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Res
 		if fake {
 			target = socks.Addr{Name: d.Host, Port: d.Port}
 		}
+		ctx = chain.WithIsolation(ctx, h.iso.auth(c.Pid, target.String()))
 		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, target)
 		via = "via " + route.String()
 		if route == nil {
@@ -432,12 +452,40 @@ func (h *connectHandler) Source(src netip.AddrPort) (netip.AddrPort, bool) {
 // Exec implements tracer.ExecObserver: in -v, it says when a program that
 // another profile claims runs under this run's profile.
 func (h *connectHandler) Exec(pid int, program string) {
+	h.warnPrivileged(pid, program)
 	if h.plan.cfg == nil || !h.log.verbose {
 		return
 	}
 	if other := h.plan.cfg.Claimant(program); other != "" && other != h.plan.profile.Name {
 		h.log.out.Printf("%s[%d] runs under profile %s, not %s which claims it: the profile is chosen once for the whole command (start it with -p %s)",
 			program, pid, h.plan.profile.Name, other, other)
+	}
+}
+
+// warnPrivileged says when a program that would gain privileges on exec
+// (setuid, setgid, file capabilities) runs under chainrun: no_new_privs,
+// which seccomp needs, makes the kernel run it without them, so it may fail
+// (ping without its capability, sudo) — it still cannot reach the network
+// around the chain.
+func (h *connectHandler) warnPrivileged(pid int, program string) {
+	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	var st unix.Stat_t
+	if h.log.quiet || unix.Stat(exe, &st) != nil {
+		return
+	}
+	var what []string
+	if st.Mode&unix.S_ISUID != 0 {
+		what = append(what, fmt.Sprintf("setuid (uid %d)", st.Uid))
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		what = append(what, fmt.Sprintf("setgid (gid %d)", st.Gid))
+	}
+	if n, err := unix.Getxattr(exe, "security.capability", nil); err == nil && n > 0 {
+		what = append(what, "given file capabilities")
+	}
+	if len(what) > 0 {
+		h.log.warnf("%s[%d] is %s: under chainrun it runs without those privileges (no_new_privs), and may fail for want of them; its connections still go through the chain",
+			program, pid, strings.Join(what, " and "))
 	}
 }
 
