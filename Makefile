@@ -9,7 +9,8 @@ PREFIX    ?= /usr/local
 
 # Debian packages the tests, the demo and the benchmark use.
 APT_PACKAGES := curl wget python3 gcc libc6-dev gcc-multilib iproute2 microsocks proxychains4 file tmux \
-                dante-server openssh-server openssh-client tinyproxy git bind9-dnsutils musl-tools
+                dante-server openssh-server openssh-client tinyproxy git bind9-dnsutils musl-tools \
+                liburing-dev torsocks chromium
 
 .PHONY: all build deps test unit vet bench demo install clean
 
@@ -41,7 +42,7 @@ unit: build
 	$(GO) test -count=1 -short ./...
 
 bench: deps build
-	$(GO) run ./testdata/bench/run -chainrun $(BIN)
+	$(GO) run ./testdata/bench/run -chainrun $(BIN) $(BENCHFLAGS)
 
 demo: deps build
 	@tools/demo.sh $(BIN)

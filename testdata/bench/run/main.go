@@ -4,7 +4,8 @@
 // proxychains4 through chains of 2 and 3 microsocks, and prints one
 // Markdown table.
 //
-// Usage (from the repository root, after building bin/chainrun):
+// Usage (from the repository root, after building bin/chainrun; as root
+// for the DNS rows):
 //
 //	go run ./testdata/bench/run -chainrun bin/chainrun
 //
@@ -32,11 +33,37 @@
 //     strict_chain config listing the hops in the same order), spread over
 //     the -runs rounds; then the start-up wall time of `chainrun … true`,
 //     `proxychains4 … true` and /bin/true, -startup-runs times each;
-//  4. prints machine information and the table (median [min–max]) with the
-//     ratios chainrun÷proxychains4 and chainrun÷direct-SOCKS. Targets are
-//     shown with ✓/✗ for information only.
+//  4. unless -net-runs is 0, measures what the traps on sendto/recvfrom
+//     with an address and on every sendmsg/recvmsg/sendmmsg/recvmmsg cost
+//     (net.go), -net-runs times each configuration, rotated:
+//     - DNS: dnsloop.c does -dns-n getaddrinfo(AF_INET) lookups of distinct
+//     names, under chainrun -x socks5h:// (remote DNS: fake addresses,
+//     answered inside chainrun), under proxychains4 with proxy_dns, and
+//     bare against the bench's DNS server (dnsserver/, UDP on
+//     127.0.0.1:53); and -dig-n `dig +short +tries=1 @127.0.0.1 NAME`
+//     processes, under chainrun and bare. Each of these runs in a private
+//     mount namespace (unshare) where /etc/resolv.conf is a bind-mounted
+//     file naming the bench's DNS server only, so no query can leave
+//     loopback. Checks: every answer is of the expected kind (198.18/15,
+//     224.x, or the server's fixed address), the server got exactly one
+//     question per bare lookup and none from chainrun or proxychains4, no
+//     microsocks got anything, and the host's /etc/resolv.conf never
+//     changed;
+//     - UDP: udploop.c does -udp-n round trips with a UDP echo server (also
+//     udploop.c) on 127.0.0.1, client and server pinned to -udp-cpu:
+//     unconnected sendto(addr)+recvfrom(&addr), connected send()+recv(),
+//     and connected sendmsg()+recvmsg() without address, bare and under
+//     chainrun, plus the last under chainrun pinned (taskset) to the
+//     client's CPU and to another one;
+//     - TCP stream: tcpstream.c sends -stream-mib MiB to its server on
+//     127.0.0.1 and receives as much back, in 64 KiB write()/read() or
+//     sendmsg()/recvmsg() calls, bare and under chainrun with a profile
+//     that sends 127.0.0.0/8 direct;
+//  5. prints machine information and the table (median [min–max]) with the
+//     ratios chainrun÷proxychains4, chainrun÷direct-SOCKS and
+//     chainrun÷bare. Targets are shown with ✓/✗ for information only.
 //
-// Network: everything stays on 127.0.0.0/8. The exit status is 0 when every
+// Network: everything stays on 127.0.0.0/8 (DNS included, see above). The exit status is 0 when every
 // run succeeded, 1 when a run or a check failed (never because of a ratio),
 // 2 on bad usage, 130 when interrupted. Every process it starts is killed by
 // its PID (and its process group) on the way out, including on error and on
@@ -93,8 +120,15 @@ type options struct {
 	runs        int
 	chainRuns   int
 	startupRuns int
-	timeout     time.Duration
-	verbose     bool
+	// The remote-DNS, UDP and TCP-stream rows (net.go).
+	netRuns   int
+	dnsN      int
+	digN      int
+	udpN      int
+	udpCPU    int
+	streamMiB int
+	timeout   time.Duration
+	verbose   bool
 }
 
 func main() {
@@ -108,15 +142,22 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 11, "connloop runs per configuration (≥5)")
 	flag.IntVar(&o.chainRuns, "chain-runs", 5, "connloop runs per configuration for the 2- and 3-hop chains (0: skip them)")
 	flag.IntVar(&o.startupRuns, "startup-runs", 40, "start-up runs per configuration (≥20)")
-	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole benchmark")
+	flag.IntVar(&o.netRuns, "net-runs", 5, "runs per configuration of the DNS, UDP and TCP-stream rows (≥5; 0: skip them)")
+	flag.IntVar(&o.dnsN, "dns-n", 2000, "getaddrinfo lookups per dnsloop run")
+	flag.IntVar(&o.digN, "dig-n", 100, "dig processes per dig-loop run (0: skip the dig row)")
+	flag.IntVar(&o.udpN, "udp-n", 20000, "round trips per udploop run")
+	flag.IntVar(&o.udpCPU, "udp-cpu", 0, "the CPU the UDP client and echo server are pinned to (-1: none)")
+	flag.IntVar(&o.streamMiB, "stream-mib", 256, "MiB each way per tcpstream run")
+	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "bound on the whole benchmark")
 	flag.BoolVar(&o.verbose, "v", false, "print every run as it happens")
 	flag.Parse()
-	if flag.NArg() != 0 || o.n < 1 || o.runs < 1 || o.chainRuns < 0 || o.startupRuns < 1 || o.timeout <= 0 {
+	if flag.NArg() != 0 || o.n < 1 || o.runs < 1 || o.chainRuns < 0 || o.startupRuns < 1 || o.timeout <= 0 ||
+		o.netRuns < 0 || o.dnsN < 1 || o.digN < 0 || o.udpN < 1 || o.udpCPU < -1 || o.udpCPU >= runtime.NumCPU() || o.streamMiB < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if o.runs < 5 || o.startupRuns < 20 {
-		fmt.Fprintln(os.Stderr, "bench: warning: fewer runs than the benchmark's minimum (5 connloop, 20 start-up)")
+	if o.runs < 5 || o.startupRuns < 20 || (o.netRuns > 0 && o.netRuns < 5) {
+		fmt.Fprintln(os.Stderr, "bench: warning: fewer runs than the benchmark's minimum (5 connloop, 20 start-up, 5 DNS/UDP/TCP-stream)")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -205,7 +246,9 @@ type bench struct {
 	hops       [nHops]*hop
 	pcConf     [nHops + 1]string // pcConf[k]: strict_chain through hops 1..k
 
-	services []*exec.Cmd // long-running children (target, microsocks)
+	services []*exec.Cmd // long-running children (target, microsocks, DNS, UDP echo and TCP stream servers)
+
+	net netState // the DNS, UDP and TCP-stream rows
 }
 
 // hop is one microsocks instance and the connections it has logged.
@@ -286,6 +329,11 @@ func (b *bench) main(ctx context.Context) error {
 	if err := b.buildFixtures(ctx); err != nil {
 		return err
 	}
+	if o.netRuns > 0 {
+		if err := b.buildNet(ctx); err != nil {
+			return err
+		}
+	}
 	if err := b.startTarget(ctx); err != nil {
 		return err
 	}
@@ -303,9 +351,20 @@ func (b *bench) main(ctx context.Context) error {
 		}
 	}
 
+	if o.netRuns > 0 {
+		if err := b.startNet(ctx); err != nil {
+			return err
+		}
+	}
+
 	info := b.machineInfo(ctx)
 	if err := b.checks(ctx); err != nil {
 		return err
+	}
+	if o.netRuns > 0 {
+		if err := b.checkNet(ctx); err != nil {
+			return err
+		}
 	}
 	conn, err := b.measureConnloop(ctx)
 	if err != nil {
@@ -315,9 +374,15 @@ func (b *bench) main(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var netRes [nNetCases][]netResult
+	if o.netRuns > 0 {
+		if netRes, err = b.measureNet(ctx); err != nil {
+			return err
+		}
+	}
 	fmt.Print(info)
 	fmt.Println()
-	fmt.Print(b.table(conn, start))
+	fmt.Print(b.table(conn, start, b.netRows(netRes)))
 	return nil
 }
 
@@ -876,8 +941,8 @@ func cell(xs []float64, prec int) string {
 }
 
 func ratio(a, b []float64, target float64) string {
-	if len(a) == 0 || len(b) == 0 || median(b) == 0 {
-		return "—"
+	if len(a) == 0 || len(b) == 0 || median(b) <= 0 || median(a) < 0 {
+		return "—" // no ratio of a time that is not positive (an "added" row below zero)
 	}
 	r := median(a) / median(b)
 	if target == 0 {
@@ -890,7 +955,15 @@ func ratio(a, b []float64, target float64) string {
 	return fmt.Sprintf("%.2f %s (target ≤ %.2f)", r, mark, target)
 }
 
-func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64) string {
+// row is one line of the table: a value per column, median [min–max].
+type row struct {
+	name   string
+	vals   [nCols][]float64
+	prec   int
+	target float64 // chainrun ÷ proxychains4 target, 0 for none
+}
+
+func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64, more []row) string {
 	pick := func(f func(loopResult) float64) [nCols][]float64 {
 		var out [nCols][]float64
 		for c := range nCols {
@@ -921,12 +994,6 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64) strin
 			}
 		}
 	}
-	type row struct {
-		name   string
-		vals   [nCols][]float64
-		prec   int
-		target float64 // chainrun ÷ proxychains4 target, 0 for none
-	}
 	rows := []row{
 		{fmt.Sprintf("per connection, µs (connloop N=%d: loop time ÷ N)", b.opts.n), perConn, 1, perConnTarget},
 		{"per connection p50, µs (within a run)", pick(func(l loopResult) float64 { return l.p50Us }), 1, 0},
@@ -940,16 +1007,22 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64) strin
 		}
 	}
 	rows = append(rows, row{"start-up: `… true` wall time, ms (bare = /bin/true)", start, 2, startupTarget})
+	rows = append(rows, more...)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| metric (median [min–max]; %d connloop runs, %d start-up runs) | %s | %s | %s | %s | chainrun÷proxychains4 | chainrun÷direct-SOCKS |\n",
-		b.opts.runs, b.opts.startupRuns, colNames[0], colNames[1], colNames[2], colNames[3])
-	sb.WriteString("|---|---:|---:|---:|---:|---|---|\n")
+	runs := fmt.Sprintf("%d connloop runs, %d start-up runs", b.opts.runs, b.opts.startupRuns)
+	if b.opts.netRuns > 0 {
+		runs += fmt.Sprintf(", %d runs of each DNS, UDP and TCP-stream configuration", b.opts.netRuns)
+	}
+	fmt.Fprintf(&sb, "| metric (median [min–max]; %s) | %s | %s | %s | %s | chainrun÷proxychains4 | chainrun÷direct-SOCKS | chainrun÷bare |\n",
+		runs, colNames[0], colNames[1], colNames[2], colNames[3])
+	sb.WriteString("|---|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s |\n", r.name,
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name,
 			cell(r.vals[colChainrun], r.prec), cell(r.vals[colProxychains], r.prec),
 			cell(r.vals[colDirect], r.prec), cell(r.vals[colBare], r.prec),
 			ratio(r.vals[colChainrun], r.vals[colProxychains], r.target),
-			ratio(r.vals[colChainrun], r.vals[colDirect], 0))
+			ratio(r.vals[colChainrun], r.vals[colDirect], 0),
+			ratio(r.vals[colChainrun], r.vals[colBare], 0))
 	}
 	return sb.String()
 }
@@ -998,5 +1071,14 @@ func (b *bench) machineInfo(ctx context.Context) string {
 		hops = append(hops, h.addr)
 	}
 	fmt.Fprintf(&sb, "setup:       target %s, microsocks hops %s, connloop N=%d\n", b.targetAddr, strings.Join(hops, " → "), b.opts.n)
+	if b.opts.netRuns > 0 {
+		ns := &b.net
+		pinned := "not pinned"
+		if ns.cpuA >= 0 {
+			pinned = fmt.Sprintf("pinned to CPU %d", ns.cpuA)
+		}
+		fmt.Fprintf(&sb, "net setup:   DNS server %s:53 (A %s), resolv.conf bind-mounted in a private mount namespace; UDP echo %s (%s); TCP stream server %s; dig %s\n",
+			ns.dnsHost, dnsAnswerA, ns.udpEcho, pinned, ns.tcpServer, pkg("bind9-dnsutils"))
+	}
 	return sb.String()
 }
