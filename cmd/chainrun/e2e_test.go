@@ -292,11 +292,31 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("UDP passes and shows in -v", func(t *testing.T) {
-		out, errOut, code := e.run(t, "-v", "-x", e.socks(socksPort), "python3", "-c",
-			"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('10.77.0.1', 9)); print('udp-ok')")
-		if code != 0 || !strings.Contains(out, "udp-ok") || !strings.Contains(errOut, "udp 10.77.0.1:9 direct") {
-			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	t.Run("UDP is refused by default, passes with --udp direct", func(t *testing.T) {
+		prog := `
+import socket
+for how in ("connect", "sendto"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if how == "connect":
+            s.connect(("10.77.0.1", 9))
+        else:
+            s.sendto(b"x", ("10.77.0.1", 9))
+        print(how, "ok")
+    except OSError as e:
+        print(how, "errno", e.errno)
+`
+		out, errOut, code := e.run(t, "-x", e.socks(socksPort), "python3", "-c", prog)
+		if code != 0 || !strings.Contains(out, "connect errno 1\n") || !strings.Contains(out, "sendto errno 1\n") {
+			t.Fatalf("default: exit %d, want EPERM for both\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		if !strings.Contains(errOut, "udp 10.77.0.1:9 refused (sendto): UDP is blocked") {
+			t.Errorf("no log line for the refused datagram:\n%s", errOut)
+		}
+		out, errOut, code = e.run(t, "-v", "--udp", "direct", "-x", e.socks(socksPort), "python3", "-c", prog)
+		if code != 0 || !strings.Contains(out, "connect ok") || !strings.Contains(out, "sendto ok") ||
+			!strings.Contains(errOut, "udp 10.77.0.1:9 direct (udp = direct)") {
+			t.Fatalf("--udp direct: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 		}
 	})
 
