@@ -57,6 +57,13 @@ var programs = map[string]progSpec{
 	"target":           {kind: kindGo, src: "testdata/goprog/target", static: true},
 	"pyconnect":        {kind: kindScript, src: "testdata/py/urlget.py"},
 	"pydnsquery":       {kind: kindScript, src: "testdata/py/dnsquery.py"},
+	// The leak probes (testdata/leaks/probe.c, one mode per escape; see
+	// its header): leakprobe without liburing, leakprobe_uring with it
+	// (Debian liburing-dev), leakprobe_static for the int 0x80 modes.
+	"leakprobe":        {kind: kindC, src: "testdata/leaks/probe.c", flags: []string{"-O2", "-Wall", "-pthread"}},
+	"leakprobe_uring":  {kind: kindC, src: "testdata/leaks/probe.c", flags: []string{"-O2", "-Wall", "-pthread", "-DPROBE_URING", "-Wl,--no-as-needed", "-luring"}},
+	"leakprobe_static": {kind: kindC, src: "testdata/leaks/probe.c", flags: []string{"-static", "-no-pie", "-O2", "-Wall", "-pthread"}, static: true, amd64: true},
+	"goleakprobe":      {kind: kindGo, src: "testdata/leaks/goprobe", static: true},
 }
 
 // compiler returns the C compiler of a C program.
