@@ -26,8 +26,12 @@ type Tracer struct {
 	// Logf receives the tracer's own diagnostics (tracees that vanished,
 	// unexpected ptrace errors). Nil discards them.
 	Logf func(format string, args ...any)
-	// Self is the executable re-run as the stub; empty means /proc/self/exe.
+	// Self is the executable re-run as the Go stub; empty means
+	// /proc/self/exe.
 	Self string
+	// GoStub makes the tracer re-run Self as the stub (its StubMain) even
+	// where a stub in machine code exists (amd64); arm64 always does.
+	GoStub bool
 }
 
 // Run starts argv (looked up in PATH by the stub) with environment env under
@@ -123,7 +127,29 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// Registering for signals costs the Go runtime a thread of its own
+	// (~0.7 ms here): do it while the stub starts.
+	sigs := make(chan os.Signal, 8)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwardedSignals...)
+		close(notified)
+	}()
+	// Stopping waits until signal delivery is idle (~1 ms): let it finish
+	// in the background, chainrun is done with them.
+	defer func() {
+		<-notified
+		go signal.Stop(sigs)
+	}()
+
 	pid, goAhead, err := l.spawn(argv, env)
+	var cerr *commandError
+	if errors.As(err, &cerr) {
+		// What a shell would say, and its status (the Go stub does
+		// the same from the child).
+		fmt.Fprintf(os.Stderr, "chainrun: %v\n", cerr)
+		return cerr.code, nil
+	}
 	if err != nil {
 		return ExitFailure, err
 	}
@@ -139,9 +165,7 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 
 	// Signals are forwarded from a goroutine of their own: kill(2) needs
 	// no ptrace, and the tracer thread may be blocked in wait4.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
+	<-notified
 	go l.forwardSignals(ctx, sigs)
 
 	if _, err := goAhead.Write([]byte{1}); err != nil {
@@ -214,6 +238,9 @@ func (l *loop) finishRun() (int, error) {
 // spawn starts the stub, which waits for one byte on its pipe before it
 // execs the command.
 func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
+	if haveFastStub && !l.t.GoStub {
+		return spawnFast(argv, env)
+	}
 	self := l.t.Self
 	if self == "" {
 		self = "/proc/self/exe"

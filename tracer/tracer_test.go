@@ -80,6 +80,12 @@ func (r *recorder) recorded() []tracer.Call {
 // and returns its exit status and combined output.
 func runTraced(t *testing.T, h tracer.Handler, argv ...string) (int, string) {
 	t.Helper()
+	return runTracedWith(t, &tracer.Tracer{Handler: h, Logf: t.Logf}, argv...)
+}
+
+// runTracedWith is runTraced with a Tracer of the caller's.
+func runTracedWith(t *testing.T, tr *tracer.Tracer, argv ...string) (int, string) {
+	t.Helper()
 	testnet.NeedRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -91,7 +97,6 @@ func runTraced(t *testing.T, h tracer.Handler, argv ...string) (int, string) {
 	// The command inherits fds 0–2 of the test process: point stdout and
 	// stderr at a file for the duration of the run.
 	code, err := withStdio(out, func() (int, error) {
-		tr := &tracer.Tracer{Handler: h, Logf: t.Logf}
 		return tr.Run(ctx, argv, os.Environ())
 	})
 	if err != nil {
@@ -449,4 +454,29 @@ func procState(pid int) byte {
 		return 0
 	}
 	return b[i+2]
+}
+
+// TestGoStub runs the Go stub (what arm64 uses, and amd64 with GoStub):
+// the filter it loads traps connects, and a command it cannot run gets a
+// shell's status and words.
+func TestGoStub(t *testing.T) {
+	dst := page(t)
+	for _, c := range []struct {
+		argv []string
+		code int
+		out  string
+	}{
+		{[]string{progs().Path(t, "connect_block"), dst.Addr().String(), strconv.Itoa(int(dst.Port()))}, 0, pageText},
+		{[]string{"sh", "-c", "exit 7"}, 7, ""},
+		{[]string{"no-such-command-chainrun"}, 127, "no-such-command-chainrun: command not found"},
+	} {
+		h := &recorder{}
+		code, out := runTracedWith(t, &tracer.Tracer{Handler: h, Logf: t.Logf, GoStub: true}, c.argv...)
+		if code != c.code || !strings.Contains(out, c.out) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q", c.argv, code, out, c.code, c.out)
+		}
+		if c.out == pageText && len(h.recorded()) != 1 {
+			t.Errorf("%q: %d connects trapped, want 1", c.argv, len(h.recorded()))
+		}
+	}
 }
