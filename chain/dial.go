@@ -132,7 +132,7 @@ func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) er
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", dst, err)
 	}
-	conn := &pollConn{fd: sock}
+	conn := &pollConn{fd: sock, abort: abortFd(ctx)}
 	conn.SetWriteDeadline(time.Now().Add(DefaultConnectTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
 	err = conn.connect(sa)
@@ -266,7 +266,7 @@ func (e *hopError) Unwrap() error { return e.err }
 // onward to the next; the last one is asked last (for a connection, to
 // connect to the destination).
 func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, last hopRequest) *hopError {
-	conn := &pollConn{fd: fd}
+	conn := &pollConn{fd: fd, abort: abortFd(ctx)}
 	if err := d.connectFirst(ctx, conn, family, route[0]); err != nil {
 		return &hopError{index: 1, hop: route[0], blame: route[0], err: err}
 	}

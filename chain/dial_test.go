@@ -247,6 +247,30 @@ func TestConnectSocketCancelled(t *testing.T) {
 	}
 }
 
+// TestConnectSocketAborted: the abort descriptor (the program's pidfd in
+// chainrun) ends a handshake with a mute proxy at once, with no context
+// cancelled, and the socket is dissolved.
+func TestConnectSocketAborted(t *testing.T) {
+	fake := startFake(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	fd := programSocket(t, unix.AF_INET, false)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	d := &Dialer{Chain: []*Proxy{fake.proxy(t, "")}}
+	time.AfterFunc(100*time.Millisecond, func() { unix.Write(p[1], []byte{1}) })
+	start := time.Now()
+	_, err := d.ConnectSocket(WithAbort(context.Background(), p[0]), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
+		t.Fatalf("err %v after %v: the abort descriptor did not end the handshake", err, time.Since(start))
+	}
+	if _, err := unix.Getpeername(fd); err != unix.ENOTCONN {
+		t.Errorf("getpeername after the abort: %v, want ENOTCONN", err)
+	}
+}
+
 func TestConnectSocketWrongFamily(t *testing.T) {
 	p, _ := ParseProxy("socks5://[::1]:1080")
 	fd := programSocket(t, unix.AF_INET, false)

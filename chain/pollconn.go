@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -23,6 +25,10 @@ type pollConn struct {
 	fd            int
 	readDeadline  atomic.Int64 // unix nanoseconds; 0 means none
 	writeDeadline atomic.Int64
+	// abort, when above 0, is a descriptor whose readability ends every
+	// wait (the pidfd of the program the socket belongs to: see
+	// WithAbort).
+	abort int
 }
 
 func (c *pollConn) Read(b []byte) (int, error) {
@@ -82,10 +88,16 @@ func (c *pollConn) wait(events int16, deadline *atomic.Int64) error {
 			}
 		}
 		ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
-		fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
+		fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}, {Fd: int32(c.abort), Events: unix.POLLIN}}
+		if c.abort <= 0 {
+			fds = fds[:1]
+		}
 		n, err := unix.Poll(fds, ms)
 		if err != nil && err != unix.EINTR {
 			return err
+		}
+		if len(fds) > 1 && fds[1].Revents != 0 {
+			return errAborted
 		}
 		if n > 0 {
 			return nil // ready, or an error/hang-up the next call reports
@@ -147,4 +159,31 @@ func (c *pollConn) connect(sa unix.Sockaddr) error {
 			return nil
 		}
 	}
+}
+
+// errAborted ends a negotiation whose program is gone.
+var errAborted = fmt.Errorf("the program that asked for it is gone: %w", context.Canceled)
+
+// abortKey carries the abort descriptor of a negotiation in a context.
+type abortKey struct{}
+
+// WithAbort returns ctx with a descriptor that ends the negotiations done
+// with it as soon as it becomes readable: the pidfd of the traced program
+// that asked, so that a program killed while chainrun waits for a slow
+// proxy releases chainrun at once, even when nothing cancels ctx (the
+// tracer negotiates on its own thread when the program has only one).
+// fd <= 0 means none.
+func WithAbort(ctx context.Context, fd int) context.Context {
+	if fd <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, abortKey{}, fd)
+}
+
+// abortFd is ctx's abort descriptor, or -1.
+func abortFd(ctx context.Context) int {
+	if fd, ok := ctx.Value(abortKey{}).(int); ok {
+		return fd
+	}
+	return -1
 }

@@ -126,7 +126,7 @@ func (l *loop) onFastOpen(ctx context.Context, tid int, th *thread, tgid int, tr
 		l.finish(tid, tgid, fd, regs, Fail(errnoOf(err, syscall.EFAULT)))
 		return
 	}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: m.dst, Socket: sock, Info: info, Start: start}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: m.dst, Socket: sock, Info: info, Start: start, ProcessFd: l.procs[tgid].pidfd}
 	if res, ok := l.t.Handler.Route(call); ok {
 		unix.Close(sock)
 		if ret, em := res.Emulated(); em && ret >= 0 {

@@ -396,3 +396,22 @@ print("io_uring_setup", r, ctypes.get_errno())
 		t.Errorf("the handler saw %d calls, want 4 (raw, raw6, packet, io_uring_setup): %+v", len(h.seen), h.seen)
 	}
 }
+
+// TestInlineConnectSeesDeath: a single-threaded program's connect is
+// decided on the tracer thread; when the program is killed meanwhile, the
+// handler learns it from Call.ProcessFd and the run ends at once.
+func TestInlineConnectSeesDeath(t *testing.T) {
+	var sawDeath bool
+	h := &recorder{answer: func(c *tracer.Call) tracer.Result {
+		time.AfterFunc(200*time.Millisecond, func() { unix.Kill(c.Pid, unix.SIGKILL) })
+		fds := []unix.PollFd{{Fd: int32(c.ProcessFd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(fds, 10_000)
+		sawDeath = n == 1
+		return tracer.Fail(unix.ECONNABORTED)
+	}}
+	start := time.Now()
+	code, out := runTraced(t, h, progs().Path(t, "connect_block"), "127.0.0.9", "9")
+	if code != 128+9 || !sawDeath || time.Since(start) > 5*time.Second {
+		t.Fatalf("exit %d after %v, death seen %v:\n%s", code, time.Since(start), sawDeath, out)
+	}
+}

@@ -20,9 +20,14 @@ type Handler interface {
 	// at once the connects that need no network (ok true), or returns ok
 	// false to have Connect called for this one.
 	Route(c *Call) (r Result, ok bool)
-	// Connect is called in a goroutine of its own. It may take as long as
-	// the network needs (ctx is cancelled if the thread dies); the calling
-	// thread stays stopped until it returns.
+	// Connect decides the connects Route left: in a goroutine of its own,
+	// or, when the calling thread is the only traced one, on the tracer
+	// thread itself (no thread hand-off: the cheapest path for the many
+	// programs that connect from one thread). It may take as long as the
+	// network needs, bounded by its own timeouts; ctx is cancelled if the
+	// thread dies while in a goroutine, and c.ProcessFd becomes readable if
+	// the process dies in either case. The calling thread stays stopped
+	// until it returns.
 	Connect(ctx context.Context, c *Call) Result
 }
 
@@ -50,6 +55,10 @@ type Call struct {
 	Socket int
 	// Info describes the socket (domain, type, protocol, O_NONBLOCK).
 	Info syscalls.SocketInfo
+	// ProcessFd is a pidfd of the calling process (owned by the tracer):
+	// it becomes readable when the process is gone, which may end a
+	// negotiation that nothing else would cancel (see Handler.Connect).
+	ProcessFd int
 	// Start is when the thread stopped.
 	Start time.Time
 }
