@@ -10,7 +10,7 @@ PREFIX    ?= /usr/local
 # Debian packages the tests, the demo and the benchmark use.
 APT_PACKAGES := curl wget python3 gcc libc6-dev gcc-multilib iproute2 microsocks proxychains4 file tmux \
                 dante-server openssh-server openssh-client tinyproxy git bind9-dnsutils musl-tools \
-                liburing-dev torsocks chromium
+                liburing-dev torsocks chromium tor
 
 .PHONY: all build deps test unit vet bench demo install clean
 

@@ -64,54 +64,9 @@ func request5(conn net.Conn, cmd Command, dst Addr, auth *Auth) (Addr, error) {
 	if err != nil {
 		return Addr{}, err
 	}
-	offered := []AuthMethod{AuthNone}
-	var authMsg []byte
-	if auth != nil {
-		if authMsg, err = userPassMsg(auth); err != nil {
-			return Addr{}, err
-		}
-		offered = append(offered, AuthUsernamePassword)
-	}
-	greeting := []byte{Version5, byte(len(offered))}
-	for _, m := range offered {
-		greeting = append(greeting, byte(m))
-	}
-
-	if err := writeMsg(conn, greeting, proto5, "greeting"); err != nil {
+	if _, err := greet5(conn, auth); err != nil {
 		return Addr{}, err
 	}
-	var sel [2]byte // VER METHOD
-	n, err := readFull(conn, sel[:], proto5, "proxy", "the method selection")
-	if n >= 1 && sel[0] != Version5 {
-		return Addr{}, clientVersionError("the method selection", sel[:n])
-	}
-	if err != nil {
-		return Addr{}, err
-	}
-	switch method := AuthMethod(sel[1]); {
-	case method == AuthNoAcceptableMethods:
-		return Addr{}, &AuthError{Method: method, Offered: offered}
-	case method == AuthNone:
-	case method == AuthUsernamePassword && auth != nil:
-		if err := writeMsg(conn, authMsg, proto5, "username/password"); err != nil {
-			return Addr{}, err
-		}
-		var st [2]byte // VER STATUS
-		n, err := readFull(conn, st[:], proto5, "proxy", "the username/password status")
-		// RFC 1929 says version 1; some servers echo 5. Accept both.
-		if n >= 1 && st[0] != authVersion && st[0] != Version5 {
-			return Addr{}, versionError(proto5, "the username/password status", authVersion, st[0])
-		}
-		if err != nil {
-			return Addr{}, err
-		}
-		if st[1] != 0 {
-			return Addr{}, &AuthError{Method: method, Status: st[1], Offered: offered}
-		}
-	default:
-		return Addr{}, &ProtocolError{Msg: "proxy chose authentication method " + method.String() + ", which was not offered"}
-	}
-
 	if err := writeMsg(conn, req, proto5, cmd.String()+" request"); err != nil {
 		return Addr{}, err
 	}
@@ -170,4 +125,61 @@ func clientVersionError(what string, got []byte) error {
 		e.Msg += " (the proxy answered in HTTP: is it an HTTP proxy?)"
 	}
 	return e
+}
+
+// greet5 is the first half of a SOCKS5 handshake: the greeting (AuthNone,
+// and AuthUsernamePassword when auth is non-nil), then the RFC 1929
+// exchange when the proxy picks that method. It returns the method the
+// proxy chose. Credentials too long to send fail before a byte is sent.
+func greet5(conn net.Conn, auth *Auth) (AuthMethod, error) {
+	offered := []AuthMethod{AuthNone}
+	var authMsg []byte
+	if auth != nil {
+		var err error
+		if authMsg, err = userPassMsg(auth); err != nil {
+			return 0, err
+		}
+		offered = append(offered, AuthUsernamePassword)
+	}
+	greeting := []byte{Version5, byte(len(offered))}
+	for _, m := range offered {
+		greeting = append(greeting, byte(m))
+	}
+
+	if err := writeMsg(conn, greeting, proto5, "greeting"); err != nil {
+		return 0, err
+	}
+	var sel [2]byte // VER METHOD
+	n, err := readFull(conn, sel[:], proto5, "proxy", "the method selection")
+	if n >= 1 && sel[0] != Version5 {
+		return 0, clientVersionError("the method selection", sel[:n])
+	}
+	if err != nil {
+		return 0, err
+	}
+	switch method := AuthMethod(sel[1]); {
+	case method == AuthNoAcceptableMethods:
+		return 0, &AuthError{Method: method, Offered: offered}
+	case method == AuthNone:
+		return method, nil
+	case method == AuthUsernamePassword && auth != nil:
+		if err := writeMsg(conn, authMsg, proto5, "username/password"); err != nil {
+			return 0, err
+		}
+		var st [2]byte // VER STATUS
+		n, err := readFull(conn, st[:], proto5, "proxy", "the username/password status")
+		// RFC 1929 says version 1; some servers echo 5. Accept both.
+		if n >= 1 && st[0] != authVersion && st[0] != Version5 {
+			return 0, versionError(proto5, "the username/password status", authVersion, st[0])
+		}
+		if err != nil {
+			return 0, err
+		}
+		if st[1] != 0 {
+			return 0, &AuthError{Method: method, Status: st[1], Offered: offered}
+		}
+		return method, nil
+	default:
+		return 0, &ProtocolError{Msg: "proxy chose authentication method " + method.String() + ", which was not offered"}
+	}
 }

@@ -15,6 +15,8 @@ const runUsage = `Usage: chainrun [flags] [--] COMMAND [ARGS...]
        chainrun serve [-l ADDR] [-u USER:PASS]... [-x URL]...  (see chainrun serve -h)
        chainrun config check|show|convert ...  (see chainrun config -h)
        chainrun route [-f FILE] [-p NAME] HOST:PORT
+       chainrun check [-f FILE] [-p NAME] [-x URL]... [--target HOST:PORT]
+       chainrun -p tor COMMAND  (Tor's SocksPort 127.0.0.1:9050, no config needed)
 
 Runs COMMAND with every TCP connection it and its children make sent
 through the proxy chain. No LD_PRELOAD: works for static and Go binaries.

@@ -4,6 +4,7 @@
 //
 //	chainrun [flags] [--] COMMAND [ARGS…]
 //	chainrun serve [-l ADDR] [-u USER:PASS]… [--users-file FILE] [-x URL]…
+//	chainrun check [-f FILE] [-p NAME] [-x URL]… [--target HOST:PORT]
 package main
 
 import (
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return configMain(args[1:], stdout, stderr)
 		case "route":
 			return routeMain(args[1:], stdout, stderr)
+		case "check":
+			return checkMain(ctx, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
