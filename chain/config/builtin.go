@@ -15,9 +15,9 @@ const builtinSource = "built-in tor profile"
 // configuration file, or nil. A file's profile of the same name wins.
 //
 // tor: everything through Tor's SocksPort, names resolved by Tor (remote
-// DNS; .onion works), UDP and every other way around the chain refused,
-// and each run on circuits of its own (isolate = "run", through Tor's
-// IsolateSOCKSAuth).
+// DNS; .onion works; fake IPv4 addresses only), UDP and every other way
+// around the chain refused, and each run on circuits of its own (isolate =
+// "run", through Tor's IsolateSOCKSAuth).
 func Builtin(name string) *Profile {
 	if name != "tor" {
 		return nil
@@ -29,9 +29,13 @@ func Builtin(name string) *Profile {
 	p := &Profile{
 		Name: "tor", Chain: []*chain.Proxy{hop}, ChainNames: []string{"tor"}, Mode: chain.Strict,
 		DNS: "remote", UDP: "block", Leaks: "block", Isolate: "run",
-		Sources: map[string]string{},
+		// Tor resolves the name at the exit, whichever family the program
+		// asked for: one fake address per name is enough, and a program
+		// trying both families would wait for Tor twice.
+		NoFakeIPv6: true,
+		Sources:    map[string]string{},
 	}
-	for _, k := range []string{"chain", "mode", "dns", "udp", "leaks", "isolate"} {
+	for _, k := range []string{"chain", "mode", "dns", "udp", "leaks", "isolate", "fake_ipv6"} {
 		p.Sources[k] = builtinSource
 	}
 	return p

@@ -11,6 +11,9 @@ func TestSelectBuiltinTor(t *testing.T) {
 	if err != nil || sel.Profile.Name != "tor" || sel.Profile.Chain[0].String() != TorSocksPort || sel.Profile.Isolate != "run" {
 		t.Fatalf("-p tor without a tor profile: %+v, %v; want the built-in", sel, err)
 	}
+	if !sel.Profile.NoFakeIPv6 {
+		t.Error("the tor profile hands out fake IPv6 addresses")
+	}
 	if sel.Profile.Sources["chain"] != "built-in tor profile" {
 		t.Errorf("sources %v", sel.Profile.Sources)
 	}

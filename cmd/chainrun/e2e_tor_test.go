@@ -180,6 +180,11 @@ func TestTorEndToEnd(t *testing.T) {
 			t.Errorf("tor answered after %v, before its SocksTimeout %v", took, testnet.TorSocksTimeout)
 		}
 		wantConnFailure(t, errOut, onion, "socks5: TTL expired (connection to destination timed out)", "ETIMEDOUT")
+		// The tor profile hands out IPv4 fake addresses only: curl waits
+		// for Tor once, not once per family.
+		if n := strings.Count(errOut, "failed: hop 1"); n != 1 || strings.Contains(errOut, "fd63:") {
+			t.Errorf("%d failed attempts (want 1, on an IPv4 fake address):\n%s", n, errOut)
+		}
 	})
 
 	t.Run("private address", func(t *testing.T) {
