@@ -105,7 +105,9 @@ func checkServfail(t *testing.T, query, reply []byte) {
 	}
 }
 
-func TestParseDNSQuery(t *testing.T) {
+// TestAnswerServfail: the logger's answer (parseDNSQuery and the SERVFAIL
+// or FORMERR reply) to good and malformed queries.
+func TestAnswerServfail(t *testing.T) {
 	ok := dnsQuestion(0x1234, "target.chainrun.test", 28)
 	cases := []struct {
 		name      string
@@ -122,13 +124,13 @@ func TestParseDNSQuery(t *testing.T) {
 		{"short", ok[:5], "", "", "shorter than a header", -1},
 		{"response", append([]byte{0, 1, 0x81, 0x80}, ok[4:]...), "", "", "a response", -1},
 		{"no question", append(append([]byte{}, ok[:4]...), make([]byte, 8)...), "", "", "no question", 1},
-		{"name cut short", ok[:20], "", "", "cut short", 1},
-		{"question cut short", ok[:12+22+2], "", "", "question cut short", 1},
-		{"compressed", append(append([]byte{}, ok[:12]...), 0xc0, 12, 0, 1, 0, 1), "", "", "compressed", 1},
+		{"name cut short", ok[:20], "", "", "Question.Name: insufficient data", 1},
+		{"question cut short", ok[:12+22+2], "", "", "Question.Class: insufficient data", 1},
+		{"compressed, looping", append(append([]byte{}, ok[:12]...), 0xc0, 12, 0, 1, 0, 1), "", "", "too many pointers", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, reply := parseDNSQuery(c.msg)
+			q, reply := answerServfail(c.msg, true)
 			if q.Name != c.wantName || q.Type != c.wantType {
 				t.Errorf("got %q %q, want %q %q", q.Name, q.Type, c.wantName, c.wantType)
 			}

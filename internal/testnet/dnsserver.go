@@ -1,17 +1,12 @@
 package testnet
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -81,14 +76,7 @@ type DNSServer struct {
 	Addr netip.AddrPort
 
 	records map[string][]dnsRR // by lower-case owner name
-
-	mu      sync.Mutex
-	queries []DNSQuery
-	seen    int
-	closers []io.Closer
-	conns   map[net.Conn]struct{}
-	closed  bool
-	wg      sync.WaitGroup
+	dns     *dnsService
 }
 
 // dnsRR is a parsed DNSRecord.
@@ -113,7 +101,7 @@ func (tp *Topology) StartDNSServer(t testing.TB, ns string, addr netip.AddrPort,
 // startDNSServer is StartDNSServer without a topology.
 func startDNSServer(t testing.TB, ns string, addr netip.AddrPort, records []DNSRecord) *DNSServer {
 	t.Helper()
-	s := &DNSServer{records: map[string][]dnsRR{}, conns: map[net.Conn]struct{}{}}
+	s := &DNSServer{records: map[string][]dnsRR{}}
 	for _, r := range records {
 		rr, err := parseDNSRecord(r)
 		if err != nil {
@@ -123,214 +111,34 @@ func startDNSServer(t testing.TB, ns string, addr netip.AddrPort, records []DNSR
 		s.records[key] = append(s.records[key], rr)
 	}
 
-	var pc net.PacketConn
-	var ln net.Listener
-	listen := func() error {
-		var err error
-		if pc, err = net.ListenPacket("udp", addr.String()); err != nil {
-			return err
-		}
-		// The same port for TCP as the system gave UDP.
-		tcpAddr := netip.AddrPortFrom(addr.Addr(), addrPortOf(pc.LocalAddr()).Port())
-		if ln, err = net.Listen("tcp", tcpAddr.String()); err != nil {
-			pc.Close()
-			return err
-		}
-		return nil
-	}
 	var err error
-	if ns == "" {
-		err = listen()
-	} else {
-		err = InNS(ns, listen)
-	}
+	s.dns, err = startDNSService(ns, []netip.AddrPort{addr}, s.answer)
 	if err != nil {
 		t.Fatalf("testnet: DNS server on %s in %s: %v", addr, nsName(ns), err)
 	}
-	s.Addr = addrPortOf(ln.Addr())
-	s.closers = []io.Closer{pc, ln}
-	s.wg.Add(2)
-	go s.serveUDP(pc)
-	go s.serveTCP(ln)
-	t.Cleanup(s.close)
+	s.Addr = addrPortOf(s.dns.ls.tcp[0].Addr())
+	t.Cleanup(s.dns.close)
 	return s
 }
 
 // Queries returns every query that arrived so far, in order of arrival.
-func (s *DNSServer) Queries() []DNSQuery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]DNSQuery(nil), s.queries...)
-}
+func (s *DNSServer) Queries() []DNSQuery { return s.dns.queries.all() }
 
 // Take returns the queries that arrived since the last Take.
-func (s *DNSServer) Take() []DNSQuery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := append([]DNSQuery(nil), s.queries[s.seen:]...)
-	s.seen = len(s.queries)
-	return q
-}
-
-func (s *DNSServer) record(q DNSQuery) {
-	q.Time = time.Now()
-	s.mu.Lock()
-	s.queries = append(s.queries, q)
-	s.mu.Unlock()
-}
-
-// close closes the listeners and open connections and waits (bounded) for
-// the serving goroutines.
-func (s *DNSServer) close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	for _, c := range s.closers {
-		c.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
-}
-
-func (s *DNSServer) serveUDP(pc net.PacketConn) {
-	defer s.wg.Done()
-	server := addrPortOf(pc.LocalAddr())
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		q, reply := s.answer(buf[:n], true)
-		q.Transport, q.Server, q.Source = "udp", server, addrPortOf(from)
-		s.record(q)
-		if reply != nil {
-			pc.SetWriteDeadline(time.Now().Add(dnsConnTimeout))
-			pc.WriteTo(reply, from)
-		}
-	}
-}
-
-func (s *DNSServer) serveTCP(ln net.Listener) {
-	defer s.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveTCPConn(c)
-	}
-}
-
-// serveTCPConn answers the length-prefixed queries on c, at most 100 of
-// them, each within dnsConnTimeout.
-func (s *DNSServer) serveTCPConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-	server, source := addrPortOf(c.LocalAddr()), addrPortOf(c.RemoteAddr())
-	for i := 0; i < 100; i++ {
-		c.SetDeadline(time.Now().Add(dnsConnTimeout))
-		var l [2]byte
-		if _, err := io.ReadFull(c, l[:]); err != nil {
-			return
-		}
-		msg := make([]byte, binary.BigEndian.Uint16(l[:]))
-		if _, err := io.ReadFull(c, msg); err != nil {
-			s.record(DNSQuery{Transport: "tcp", Server: server, Source: source, Malformed: "cut short: " + err.Error()})
-			return
-		}
-		q, reply := s.answer(msg, false)
-		q.Transport, q.Server, q.Source = "tcp", server, source
-		s.record(q)
-		if reply == nil {
-			return
-		}
-		out := binary.BigEndian.AppendUint16(nil, uint16(len(reply)))
-		if _, err := c.Write(append(out, reply...)); err != nil {
-			return
-		}
-	}
-}
+func (s *DNSServer) Take() []DNSQuery { return s.dns.queries.take() }
 
 // answer returns what msg asks and the reply to it (nil: drop it). udp
 // limits the reply's size (TC set when the answer does not fit).
 func (s *DNSServer) answer(msg []byte, udp bool) (DNSQuery, []byte) {
-	var q DNSQuery
-	var p dnsmessage.Parser
-	hdr, err := p.Start(msg)
-	if err != nil {
-		q.Malformed = err.Error()
-		return q, nil
+	q, req, formerr := parseDNSQuery(msg)
+	if q.Malformed != "" {
+		return q, formerr
 	}
-	if hdr.Response {
-		q.Malformed = "a response, not a query"
-		return q, nil
-	}
-	rhdr := dnsmessage.Header{ID: hdr.ID, Response: true, OpCode: hdr.OpCode,
-		Authoritative: true, RecursionDesired: hdr.RecursionDesired, RecursionAvailable: true}
-	question, qerr := p.Question()
-	if qerr != nil {
-		q.Malformed = qerr.Error()
-		rhdr.Authoritative = false
-		rhdr.RCode = dnsmessage.RCodeFormatError
-		return q, buildDNSReply(rhdr, nil, nil, false)
-	}
-	q.Name = strings.TrimSuffix(question.Name.String(), ".")
-	q.Type = dnsTypeName(uint16(question.Type))
-
-	// An OPT record in the additional section: EDNS.
-	edns := false
-	if p.SkipAllQuestions() == nil && p.SkipAllAnswers() == nil && p.SkipAllAuthorities() == nil {
-		for i := 0; i < 100; i++ {
-			h, err := p.AdditionalHeader()
-			if err != nil {
-				break
-			}
-			if h.Type == dnsmessage.TypeOPT {
-				edns = true
-			}
-			if p.SkipAdditional() != nil {
-				break
-			}
-		}
-	}
-
+	rhdr, question, edns := req.reply, req.question, req.edns
+	rhdr.Authoritative = true
 	var answers []dnsRR
 	switch {
-	case hdr.OpCode != 0:
+	case rhdr.OpCode != 0:
 		rhdr.RCode = dnsmessage.RCodeNotImplemented
 	case question.Class != dnsmessage.ClassINET:
 		rhdr.RCode = dnsmessage.RCodeRefused

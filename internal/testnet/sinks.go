@@ -1,13 +1,10 @@
 package testnet
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -69,13 +66,8 @@ func (a Arrival) String() string {
 
 // Sinks is a set of leak sinks made by [Topology.StartSinks].
 type Sinks struct {
-	mu       sync.Mutex
-	arrivals []Arrival
-	seen     int // how many of arrivals Take has returned
-	closed   bool
-	closers  []io.Closer
-	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
+	ls       *listeners
+	arrivals arrivalLog[Arrival]
 }
 
 // StartSinks listens in the proxy namespace on ProxyClientSideIP and
@@ -87,181 +79,51 @@ type Sinks struct {
 // closed when the test ends. The test fails if a port cannot be had.
 func (tp *Topology) StartSinks(t testing.TB, tcpPorts, udpPorts []int) *Sinks {
 	t.Helper()
-	s := &Sinks{conns: map[net.Conn]struct{}{}}
-	var tcps []net.Listener
-	var udps []net.PacketConn
-	err := InNS(tp.Proxy, func() error {
-		for _, a := range []netip.Addr{ProxyClientSideIP, ProxyClientSideIP6} {
-			for _, p := range tcpPorts {
-				ln, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(p)).String())
-				if err != nil {
-					return err
-				}
-				tcps = append(tcps, ln)
-				s.closers = append(s.closers, ln)
-			}
-			for _, p := range udpPorts {
-				pc, err := net.ListenPacket("udp", netip.AddrPortFrom(a, uint16(p)).String())
-				if err != nil {
-					return err
-				}
-				udps = append(udps, pc)
-				s.closers = append(s.closers, pc)
-			}
+	var eps []endpoint
+	for _, a := range []netip.Addr{ProxyClientSideIP, ProxyClientSideIP6} {
+		for _, p := range tcpPorts {
+			eps = append(eps, endpoint{addr: netip.AddrPortFrom(a, uint16(p)), tcp: true})
 		}
-		return nil
-	})
+		for _, p := range udpPorts {
+			eps = append(eps, endpoint{addr: netip.AddrPortFrom(a, uint16(p)), udp: true})
+		}
+	}
+	ls, err := listen(tp.Proxy, eps)
 	if err != nil {
-		s.close()
 		t.Fatalf("testnet: leak sinks in %s: %v", tp.Proxy, err)
 	}
-	for _, ln := range tcps {
-		s.wg.Add(1)
-		go s.serveTCP(ln)
-	}
-	for _, pc := range udps {
-		s.wg.Add(1)
-		go s.serveUDP(pc)
-	}
-	t.Cleanup(s.close)
+	s := &Sinks{ls: ls}
+	ls.serve(s.datagram, s.serveConn)
+	t.Cleanup(ls.close)
 	return s
 }
 
 // Arrivals returns everything recorded so far, in order of arrival (also
 // what Take already returned).
-func (s *Sinks) Arrivals() []Arrival {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Arrival(nil), s.arrivals...)
-}
+func (s *Sinks) Arrivals() []Arrival { return s.arrivals.all() }
 
 // Take returns what arrived since the last Take, in order of arrival.
-func (s *Sinks) Take() []Arrival {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := append([]Arrival(nil), s.arrivals[s.seen:]...)
-	s.seen = len(s.arrivals)
-	return a
-}
+func (s *Sinks) Take() []Arrival { return s.arrivals.take() }
 
 // Wait waits at most limit until at least n arrivals were recorded since
 // the last Take, and reports whether they were.
-func (s *Sinks) Wait(n int, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for i := 0; i < 100000; i++ {
-		s.mu.Lock()
-		got := len(s.arrivals) - s.seen
-		s.mu.Unlock()
-		if got >= n {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return false
-}
+func (s *Sinks) Wait(n int, limit time.Duration) bool { return s.arrivals.wait(n, limit) }
 
 // Settle waits until no connection that arrived is still being read (so
 // every Arrival's Data is final), at most limit.
 func (s *Sinks) Settle(limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for i := 0; i < 100000 && time.Now().Before(deadline); i++ {
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(limit, func() bool { return s.ls.active() == 0 })
 }
 
-// record appends a and returns its index.
-func (s *Sinks) record(a Arrival) int {
-	a.Time = time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.arrivals = append(s.arrivals, a)
-	return len(s.arrivals) - 1
+func (s *Sinks) datagram(sink, from netip.AddrPort, msg []byte) []byte {
+	s.arrivals.add(Arrival{Transport: "udp", Sink: sink, Source: from, Data: string(msg[:min(len(msg), sinkDataMax)]), Time: time.Now()})
+	return nil
 }
 
-func (s *Sinks) close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	for _, c := range s.closers {
-		c.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
-}
-
-func (s *Sinks) serveUDP(pc net.PacketConn) {
-	defer s.wg.Done()
-	sink := addrPortOf(pc.LocalAddr())
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		s.record(Arrival{Transport: "udp", Sink: sink, Source: addrPortOf(from), Data: string(buf[:min(n, sinkDataMax)])})
-	}
-}
-
-func (s *Sinks) serveTCP(ln net.Listener) {
-	defer s.wg.Done()
-	sink := addrPortOf(ln.Addr())
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		i := s.record(Arrival{Transport: "tcp", Sink: sink, Source: addrPortOf(c.RemoteAddr())})
-		go s.serveTCPConn(c, i)
-	}
-}
-
-// serveTCPConn reads the first line of connection i (bounded), keeps it,
-// answers SinkReply and closes.
-func (s *Sinks) serveTCPConn(c net.Conn, i int) {
-	defer s.wg.Done()
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
+// serveConn records connection c, reads its first line (bounded), keeps
+// it, and answers SinkReply.
+func (s *Sinks) serveConn(c net.Conn) {
+	i := s.arrivals.add(Arrival{Transport: "tcp", Sink: addrPortOf(c.LocalAddr()), Source: addrPortOf(c.RemoteAddr()), Time: time.Now()})
 	c.SetDeadline(time.Now().Add(SinkReadTimeout))
 	var data []byte
 	buf := make([]byte, sinkDataMax)
@@ -272,9 +134,7 @@ func (s *Sinks) serveTCPConn(c net.Conn, i int) {
 			break
 		}
 	}
-	s.mu.Lock()
-	s.arrivals[i].Data = string(data)
-	s.mu.Unlock()
+	s.arrivals.update(i, func(a *Arrival) { a.Data = string(data) })
 	c.SetDeadline(time.Now().Add(SinkReadTimeout))
 	c.Write([]byte(SinkReply))
 }
