@@ -1,7 +1,9 @@
 // Command run is chainrun's benchmark driver (`make bench`). It compares
 // chainrun with proxychains4 and with a client that speaks SOCKS5 itself,
 // all through the same microsocks on loopback, and chainrun with
-// proxychains4 through chains of 2 and 3 microsocks, and prints one
+// proxychains4 through chains of 2 and 3 microsocks; it measures what
+// chainrun costs bulk transfers, programs that do no networking, connects
+// from many threads at once, and the tracer's memory; and it prints one
 // Markdown table.
 //
 // Usage (from the repository root, after building bin/chainrun; as root
@@ -59,15 +61,42 @@
 //     127.0.0.1 and receives as much back, in 64 KiB write()/read() or
 //     sendmsg()/recvmsg() calls, bare and under chainrun with a profile
 //     that sends 127.0.0.0/8 direct;
-//  5. prints machine information and the table (median [min–max]) with the
+//  5. unless -extra-runs is 0, measures (extra.go), -extra-runs times each
+//     configuration, rotated, after one verified warm-up run of each:
+//     - bulk throughput: bulk.c sends -bulk-mib MiB with 64 KiB write()s
+//     through hop 1 to the bench's sink (sink.c, 127.0.0.2: it discards,
+//     counts, and confirms the count to the client and in its log, which
+//     is checked), plain under chainrun and proxychains4, speaking SOCKS5
+//     itself (direct-SOCKS), and straight to the sink (bare);
+//     - non-network workloads: sysloop.c runs `find -find-dir` (fork, exec,
+//     wait, timed inside sysloop; the warm-up walks the tree once per
+//     column, which warms the cache), -open-n open()+close() pairs,
+//     -fcntl-n fcntl(F_GETFL) and -getppid-n raw getppid() calls, under
+//     chainrun, proxychains4 and bare;
+//     - concurrent connects: burst.c starts -burst-threads threads behind a
+//     barrier, each one connect to the HTTP target through hop 1, a GET,
+//     the reply, close (plain under chainrun and proxychains4, SOCKS5
+//     in-process, bare); the target must count one request per thread;
+//     - tracer memory: connhold.c, under chainrun, opens -hold-n
+//     connections to the sink through hop 1 and holds them, then closes
+//     them; the driver reads chainrun's VmRSS from /proc/PID/status before
+//     the first connect, with all open, and -hold-settle after they
+//     closed (and VmHWM). microsocks is started under prlimit if the
+//     RLIMIT_NOFILE it would inherit is below 2 × -hold-n + 64; sink and
+//     connhold raise their own;
+//  6. prints machine information and the table (median [min–max]) with the
 //     ratios chainrun÷proxychains4, chainrun÷direct-SOCKS and
-//     chainrun÷bare. Targets are shown with ✓/✗ for information only.
+//     chainrun÷bare. Targets are shown with ✓/✗ for information only: in
+//     the ratio column they apply to, or, for an absolute target (memory),
+//     in chainrun's cell.
 //
-// Network: everything stays on 127.0.0.0/8 (DNS included, see above). The exit status is 0 when every
-// run succeeded, 1 when a run or a check failed (never because of a ratio),
-// 2 on bad usage, 130 when interrupted. Every process it starts is killed by
-// its PID (and its process group) on the way out, including on error and on
-// SIGINT/SIGTERM, and the temporary directory is removed.
+// Network: everything stays on 127.0.0.0/8 (DNS included, see above); sink,
+// bulk, burst and connhold refuse a non-loopback address. The exit status
+// is 0 when every run succeeded, 1 when a run or a check failed (never
+// because of a ratio), 2 on bad usage, 130 when interrupted. Every process
+// it starts is killed by its PID (and its process group) on the way out,
+// including on error and on SIGINT/SIGTERM, and the temporary directory is
+// removed.
 package main
 
 import (
@@ -127,8 +156,19 @@ type options struct {
 	udpN      int
 	udpCPU    int
 	streamMiB int
-	timeout   time.Duration
-	verbose   bool
+	// The bulk, non-network, concurrent-connect and tracer-memory rows
+	// (extra.go).
+	extraRuns    int
+	bulkMiB      int
+	findDir      string
+	openN        int
+	fcntlN       int
+	getppidN     int
+	burstThreads int
+	holdN        int
+	holdSettle   time.Duration
+	timeout      time.Duration
+	verbose      bool
 }
 
 func main() {
@@ -148,16 +188,28 @@ func main() {
 	flag.IntVar(&o.udpN, "udp-n", 20000, "round trips per udploop run")
 	flag.IntVar(&o.udpCPU, "udp-cpu", 0, "the CPU the UDP client and echo server are pinned to (-1: none)")
 	flag.IntVar(&o.streamMiB, "stream-mib", 256, "MiB each way per tcpstream run")
-	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "bound on the whole benchmark")
+	flag.IntVar(&o.extraRuns, "extra-runs", 5, "runs per configuration of the bulk, non-network, concurrent-connect and tracer-memory rows (≥5; 0: skip them all)")
+	flag.IntVar(&o.bulkMiB, "bulk-mib", 1024, "MiB per bulk-throughput run (0: skip the row)")
+	flag.StringVar(&o.findDir, "find-dir", "/usr", "the directory the non-network find row walks (\"\": skip the row)")
+	flag.IntVar(&o.openN, "open-n", 100000, "open()+close() pairs per non-network run (0: skip the row)")
+	flag.IntVar(&o.fcntlN, "fcntl-n", 100000, "fcntl(F_GETFL) calls per non-network run (0: skip the row)")
+	flag.IntVar(&o.getppidN, "getppid-n", 5000000, "getppid() calls per non-network run (0: skip the row)")
+	flag.IntVar(&o.burstThreads, "burst-threads", 200, "threads, one connect each, started together per concurrent-connect run (0: skip the row)")
+	flag.IntVar(&o.holdN, "hold-n", 1000, "proxied connections held open per tracer-memory run (0: skip the rows)")
+	flag.DurationVar(&o.holdSettle, "hold-settle", time.Second, "wait after the held connections close before reading the tracer's memory")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole benchmark")
 	flag.BoolVar(&o.verbose, "v", false, "print every run as it happens")
 	flag.Parse()
 	if flag.NArg() != 0 || o.n < 1 || o.runs < 1 || o.chainRuns < 0 || o.startupRuns < 1 || o.timeout <= 0 ||
-		o.netRuns < 0 || o.dnsN < 1 || o.digN < 0 || o.udpN < 1 || o.udpCPU < -1 || o.udpCPU >= runtime.NumCPU() || o.streamMiB < 1 {
+		o.netRuns < 0 || o.dnsN < 1 || o.digN < 0 || o.udpN < 1 || o.udpCPU < -1 || o.udpCPU >= runtime.NumCPU() || o.streamMiB < 1 ||
+		o.extraRuns < 0 || o.bulkMiB < 0 || o.bulkMiB > 65536 || o.openN < 0 || o.fcntlN < 0 || o.getppidN < 0 ||
+		o.openN > 100000000 || o.fcntlN > 100000000 || o.getppidN > 100000000 ||
+		o.burstThreads < 0 || o.burstThreads > 4096 || o.holdN < 0 || o.holdN > 100000 || o.holdSettle < 0 || o.holdSettle > time.Minute {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if o.runs < 5 || o.startupRuns < 20 || (o.netRuns > 0 && o.netRuns < 5) {
-		fmt.Fprintln(os.Stderr, "bench: warning: fewer runs than the benchmark's minimum (5 connloop, 20 start-up, 5 DNS/UDP/TCP-stream)")
+	if o.runs < 5 || o.startupRuns < 20 || (o.netRuns > 0 && o.netRuns < 5) || (o.extraRuns > 0 && o.extraRuns < 5) {
+		fmt.Fprintln(os.Stderr, "bench: warning: fewer runs than the benchmark's minimum (5 connloop, 20 start-up, 5 DNS/UDP/TCP-stream, 5 bulk/non-network/concurrent/memory)")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -248,7 +300,8 @@ type bench struct {
 
 	services []*exec.Cmd // long-running children (target, microsocks, DNS, UDP echo and TCP stream servers)
 
-	net netState // the DNS, UDP and TCP-stream rows
+	net   netState   // the DNS, UDP and TCP-stream rows
+	extra extraState // the bulk, non-network, concurrent-connect and tracer-memory rows
 }
 
 // hop is one microsocks instance and the connections it has logged.
@@ -272,6 +325,9 @@ type logged struct {
 func (h *hop) line(s string) {
 	_, dest, ok := strings.Cut(s, ": connected to ")
 	if !ok {
+		// Anything else microsocks says is an error (e.g. perror of a
+		// failed connect onward): show it.
+		fmt.Fprintf(os.Stderr, "microsocks %s: %s\n", h.addr, s)
 		return
 	}
 	h.mu.Lock()
@@ -334,6 +390,11 @@ func (b *bench) main(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.extraOn() {
+		if err := b.buildExtra(ctx); err != nil {
+			return err
+		}
+	}
 	if err := b.startTarget(ctx); err != nil {
 		return err
 	}
@@ -356,6 +417,11 @@ func (b *bench) main(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.extraOn() {
+		if err := b.startExtra(); err != nil {
+			return err
+		}
+	}
 
 	info := b.machineInfo(ctx)
 	if err := b.checks(ctx); err != nil {
@@ -363,6 +429,11 @@ func (b *bench) main(ctx context.Context) error {
 	}
 	if o.netRuns > 0 {
 		if err := b.checkNet(ctx); err != nil {
+			return err
+		}
+	}
+	if b.extraOn() {
+		if err := b.checkExtra(ctx); err != nil {
 			return err
 		}
 	}
@@ -380,9 +451,15 @@ func (b *bench) main(ctx context.Context) error {
 			return err
 		}
 	}
+	var extraRes [nXGroups][nCols][]xResult
+	if b.extraOn() {
+		if extraRes, err = b.measureExtra(ctx); err != nil {
+			return err
+		}
+	}
 	fmt.Print(info)
 	fmt.Println()
-	fmt.Print(b.table(conn, start, b.netRows(netRes)))
+	fmt.Print(b.table(conn, start, append(b.netRows(netRes), b.extraRows(extraRes)...)))
 	return nil
 }
 
@@ -527,7 +604,11 @@ func (b *bench) startMicrosocks(ctx context.Context) error {
 		}
 		h := &hop{port: port, addr: net.JoinHostPort(proxyHost, strconv.Itoa(port)), byDest: map[string]int64{}}
 		b.hops[i] = h
-		if err := b.startService([]string{b.opts.microsocks, "-i", proxyHost, "-p", strconv.Itoa(port)}, h.line); err != nil {
+		argv, err := b.microsocksArgv(ctx, port)
+		if err != nil {
+			return err
+		}
+		if err := b.startService(argv, h.line); err != nil {
 			return fmt.Errorf("starting microsocks (hop %d): %w", i+1, err)
 		}
 		if err := waitListener(ctx, h.addr); err != nil {
@@ -604,6 +685,11 @@ func (b *bench) snapshotHops() [nHops]logged {
 // exactly n more, all to the next hop on route (the last one: to the
 // target), and that every other hop logged none.
 func (b *bench) checkHops(name string, route []int, before [nHops]logged, n int) error {
+	return b.checkHopsTo(name, route, before, n, b.targetAddr)
+}
+
+// checkHopsTo is checkHops with the last hop's destination last.
+func (b *bench) checkHopsTo(name string, route []int, before [nHops]logged, n int, last string) error {
 	want := [nHops]int64{}
 	for _, i := range route {
 		want[i] = int64(n)
@@ -629,7 +715,7 @@ func (b *bench) checkHops(name string, route []int, before [nHops]logged, n int)
 		}
 	}
 	for p, i := range route {
-		dest := b.targetAddr
+		dest := last
 		if p+1 < len(route) {
 			dest = b.hops[route[p+1]].addr
 		}
@@ -940,27 +1026,67 @@ func cell(xs []float64, prec int) string {
 	return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, median(xs), prec, slices.Min(xs), prec, slices.Max(xs))
 }
 
-func ratio(a, b []float64, target float64) string {
+// A goal is a target: a value must be at most v (or, with atLeast, at
+// least v). The zero goal is no target.
+type goal struct {
+	v       float64
+	atLeast bool
+	note    string // how v was derived, shown after it (absolute goals)
+}
+
+func atMost(v float64) goal  { return goal{v: v} }
+func atLeast(v float64) goal { return goal{v: v, atLeast: true} }
+
+// check returns "✓ (target ≤ v)" or "✗ (…)" for x, with prec decimals.
+func (g goal) check(x float64, prec int, unit string) string {
+	mark, op := "✓", "≤"
+	if g.atLeast {
+		op = "≥"
+		if x < g.v {
+			mark = "✗"
+		}
+	} else if x > g.v {
+		mark = "✗"
+	}
+	return fmt.Sprintf("%s (target %s %.*f%s%s)", mark, op, prec, g.v, unit, g.note)
+}
+
+func ratio(a, b []float64, g goal) string {
 	if len(a) == 0 || len(b) == 0 || median(b) <= 0 || median(a) < 0 {
 		return "—" // no ratio of a time that is not positive (an "added" row below zero)
 	}
 	r := median(a) / median(b)
-	if target == 0 {
+	if g.v == 0 {
 		return fmt.Sprintf("%.2f", r)
 	}
-	mark := "✓"
-	if r > target {
-		mark = "✗"
-	}
-	return fmt.Sprintf("%.2f %s (target ≤ %.2f)", r, mark, target)
+	return fmt.Sprintf("%.2f %s", r, g.check(r, 2, ""))
 }
+
+// Ratio columns, in the order the table shows them.
+const (
+	ratioProxychains = iota // chainrun ÷ proxychains4
+	ratioDirect             // chainrun ÷ direct-SOCKS client
+	ratioBare               // chainrun ÷ bare
+	nRatios
+)
 
 // row is one line of the table: a value per column, median [min–max].
 type row struct {
-	name   string
-	vals   [nCols][]float64
-	prec   int
-	target float64 // chainrun ÷ proxychains4 target, 0 for none
+	name    string
+	vals    [nCols][]float64
+	prec    int
+	targets [nRatios]goal // per ratio column; the zero goal: none
+	// abs is a target on chainrun's own median (e.g. memory), shown in its
+	// cell with unit.
+	abs  goal
+	unit string
+}
+
+// onRatio returns targets with g on ratio column col.
+func onRatio(col int, g goal) [nRatios]goal {
+	var t [nRatios]goal
+	t[col] = g
+	return t
 }
 
 func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64, more []row) string {
@@ -995,34 +1121,42 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64, more 
 		}
 	}
 	rows := []row{
-		{fmt.Sprintf("per connection, µs (connloop N=%d: loop time ÷ N)", b.opts.n), perConn, 1, perConnTarget},
-		{"per connection p50, µs (within a run)", pick(func(l loopResult) float64 { return l.p50Us }), 1, 0},
-		{"added per connection over bare, µs (run − median bare)", overBare, 1, 0},
-		{fmt.Sprintf("connloop N=%d whole command, ms (start-up included)", b.opts.n), pick(func(l loopResult) float64 { return l.wallMs }), 1, 0},
-		{"per connection, µs, trap only: the client speaks SOCKS5 itself under chainrun, which lets the connect to the proxy through", trapOnly, 1, 0},
+		{name: fmt.Sprintf("per connection, µs (connloop N=%d: loop time ÷ N)", b.opts.n), vals: perConn, prec: 1, targets: onRatio(ratioProxychains, atMost(perConnTarget))},
+		{name: "per connection p50, µs (within a run)", vals: pick(func(l loopResult) float64 { return l.p50Us }), prec: 1},
+		{name: "added per connection over bare, µs (run − median bare)", vals: overBare, prec: 1},
+		{name: fmt.Sprintf("connloop N=%d whole command, ms (start-up included)", b.opts.n), vals: pick(func(l loopResult) float64 { return l.wallMs }), prec: 1},
+		{name: "per connection, µs, trap only: the client speaks SOCKS5 itself under chainrun, which lets the connect to the proxy through", vals: trapOnly, prec: 1},
 	}
 	if b.opts.chainRuns > 0 {
 		for k := 2; k <= nHops; k++ {
-			rows = append(rows, row{fmt.Sprintf("per connection, µs, %d-hop chain (connloop N=%d, %d runs)", k, b.opts.n, b.opts.chainRuns), chains[k], 1, perConnTarget})
+			rows = append(rows, row{name: fmt.Sprintf("per connection, µs, %d-hop chain (connloop N=%d, %d runs)", k, b.opts.n, b.opts.chainRuns),
+				vals: chains[k], prec: 1, targets: onRatio(ratioProxychains, atMost(perConnTarget))})
 		}
 	}
-	rows = append(rows, row{"start-up: `… true` wall time, ms (bare = /bin/true)", start, 2, startupTarget})
+	rows = append(rows, row{name: "start-up: `… true` wall time, ms (bare = /bin/true)", vals: start, prec: 2, targets: onRatio(ratioProxychains, atMost(startupTarget))})
 	rows = append(rows, more...)
 	var sb strings.Builder
 	runs := fmt.Sprintf("%d connloop runs, %d start-up runs", b.opts.runs, b.opts.startupRuns)
 	if b.opts.netRuns > 0 {
 		runs += fmt.Sprintf(", %d runs of each DNS, UDP and TCP-stream configuration", b.opts.netRuns)
 	}
+	if b.extraOn() {
+		runs += fmt.Sprintf(", %d runs of each bulk, non-network, concurrent-connect and memory configuration", b.opts.extraRuns)
+	}
 	fmt.Fprintf(&sb, "| metric (median [min–max]; %s) | %s | %s | %s | %s | chainrun÷proxychains4 | chainrun÷direct-SOCKS | chainrun÷bare |\n",
 		runs, colNames[0], colNames[1], colNames[2], colNames[3])
 	sb.WriteString("|---|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range rows {
+		crCell := cell(r.vals[colChainrun], r.prec)
+		if r.abs.v != 0 && len(r.vals[colChainrun]) > 0 {
+			crCell += " " + r.abs.check(median(r.vals[colChainrun]), r.prec, r.unit)
+		}
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name,
-			cell(r.vals[colChainrun], r.prec), cell(r.vals[colProxychains], r.prec),
+			crCell, cell(r.vals[colProxychains], r.prec),
 			cell(r.vals[colDirect], r.prec), cell(r.vals[colBare], r.prec),
-			ratio(r.vals[colChainrun], r.vals[colProxychains], r.target),
-			ratio(r.vals[colChainrun], r.vals[colDirect], 0),
-			ratio(r.vals[colChainrun], r.vals[colBare], 0))
+			ratio(r.vals[colChainrun], r.vals[colProxychains], r.targets[ratioProxychains]),
+			ratio(r.vals[colChainrun], r.vals[colDirect], r.targets[ratioDirect]),
+			ratio(r.vals[colChainrun], r.vals[colBare], r.targets[ratioBare]))
 	}
 	return sb.String()
 }
@@ -1079,6 +1213,15 @@ func (b *bench) machineInfo(ctx context.Context) string {
 		}
 		fmt.Fprintf(&sb, "net setup:   DNS server %s:53 (A %s), resolv.conf bind-mounted in a private mount namespace; UDP echo %s (%s); TCP stream server %s; dig %s\n",
 			ns.dnsHost, dnsAnswerA, ns.udpEcho, pinned, ns.tcpServer, pkg("bind9-dnsutils"))
+	}
+	if b.extraOn() {
+		x := &b.extra
+		nofile := x.msNofile
+		if nofile == "" {
+			nofile = "inherited"
+		}
+		fmt.Fprintf(&sb, "more setup:  sink %s; bulk %d MiB; find %q (findutils %s); open/fcntl/getppid n %d/%d/%d; burst %d threads; hold %d connections; microsocks RLIMIT_NOFILE %s\n",
+			x.sinkAddr, b.opts.bulkMiB, b.opts.findDir, pkg("findutils"), b.opts.openN, b.opts.fcntlN, b.opts.getppidN, b.opts.burstThreads, b.opts.holdN, nofile)
 	}
 	return sb.String()
 }
