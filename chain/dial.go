@@ -132,11 +132,15 @@ func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) er
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", dst, err)
 	}
-	conn := &pollConn{fd: sock, abort: abortFd(ctx)}
+	conn, release, err := newHandshakeConn(ctx, sock)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", dst, err)
+	}
 	conn.SetWriteDeadline(time.Now().Add(DefaultConnectTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
 	err = conn.connect(sa)
 	stop()
+	release()
 	if err != nil {
 		dissolve(sock)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -266,7 +270,11 @@ func (e *hopError) Unwrap() error { return e.err }
 // onward to the next; the last one is asked last (for a connection, to
 // connect to the destination).
 func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, last hopRequest) *hopError {
-	conn := &pollConn{fd: fd, abort: abortFd(ctx)}
+	conn, release, err := newHandshakeConn(ctx, fd)
+	if err != nil {
+		return &hopError{index: 1, hop: route[0], blame: route[0], err: err}
+	}
+	defer release()
 	if err := d.connectFirst(ctx, conn, family, route[0]); err != nil {
 		return &hopError{index: 1, hop: route[0], blame: route[0], err: err}
 	}
@@ -314,7 +322,7 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // connectFirst makes the TCP connection to the first hop, trying its
 // addresses in turn, bounded by ConnectTimeout.
-func (d *Dialer) connectFirst(ctx context.Context, conn *pollConn, family int, hop *Proxy) error {
+func (d *Dialer) connectFirst(ctx context.Context, conn handshakeConn, family int, hop *Proxy) error {
 	timeout := orDefault(d.ConnectTimeout, DefaultConnectTimeout)
 	var lastErr error = fmt.Errorf("no address of the proxy fits a socket of family %d: %w", family, syscall.ENETUNREACH)
 	for _, addr := range hop.Addrs() {

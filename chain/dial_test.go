@@ -262,7 +262,7 @@ func TestConnectSocketAborted(t *testing.T) {
 	d := &Dialer{Chain: []*Proxy{fake.proxy(t, "")}}
 	time.AfterFunc(100*time.Millisecond, func() { unix.Write(p[1], []byte{1}) })
 	start := time.Now()
-	_, err := d.ConnectSocket(WithAbort(context.Background(), p[0]), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
+	_, err := d.ConnectSocket(WithWaitInPlace(context.Background(), p[0]), fd, unix.AF_INET, socks.AddrFromAddrPort(dst))
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
 		t.Fatalf("err %v after %v: the abort descriptor did not end the handshake", err, time.Since(start))
 	}

@@ -27,7 +27,7 @@ type pollConn struct {
 	writeDeadline atomic.Int64
 	// abort, when above 0, is a descriptor whose readability ends every
 	// wait (the pidfd of the program the socket belongs to: see
-	// WithAbort).
+	// WithWaitInPlace).
 	abort int
 }
 
@@ -163,27 +163,3 @@ func (c *pollConn) connect(sa unix.Sockaddr) error {
 
 // errAborted ends a negotiation whose program is gone.
 var errAborted = fmt.Errorf("the program that asked for it is gone: %w", context.Canceled)
-
-// abortKey carries the abort descriptor of a negotiation in a context.
-type abortKey struct{}
-
-// WithAbort returns ctx with a descriptor that ends the negotiations done
-// with it as soon as it becomes readable: the pidfd of the traced program
-// that asked, so that a program killed while chainrun waits for a slow
-// proxy releases chainrun at once, even when nothing cancels ctx (the
-// tracer negotiates on its own thread when the program has only one).
-// fd <= 0 means none.
-func WithAbort(ctx context.Context, fd int) context.Context {
-	if fd <= 0 {
-		return ctx
-	}
-	return context.WithValue(ctx, abortKey{}, fd)
-}
-
-// abortFd is ctx's abort descriptor, or -1.
-func abortFd(ctx context.Context) int {
-	if fd, ok := ctx.Value(abortKey{}).(int); ok {
-		return fd
-	}
-	return -1
-}

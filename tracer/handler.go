@@ -55,6 +55,10 @@ type Call struct {
 	Socket int
 	// Info describes the socket (domain, type, protocol, O_NONBLOCK).
 	Info syscalls.SocketInfo
+	// Inline is true when Connect runs on the tracer thread (the caller
+	// is the only traced thread): it should wait for the network in place
+	// rather than hand off to other threads.
+	Inline bool
 	// ProcessFd is a pidfd of the calling process (owned by the tracer):
 	// it becomes readable when the process is gone, which may end a
 	// negotiation that nothing else would cancel (see Handler.Connect).

@@ -513,6 +513,7 @@ func (l *loop) negotiate(ctx context.Context, th *thread, call *Call, regs *sysc
 		// negotiates itself (measured: ~15% less per connection than a
 		// goroutine and its cross-thread wake-ups). A process killed
 		// meanwhile ends the wait through call.ProcessFd.
+		call.Inline = true
 		res := l.t.Handler.Connect(ctx, call)
 		if fastOpen != nil {
 			res = sendConnected(call.Socket, res, fastOpen)

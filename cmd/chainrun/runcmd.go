@@ -283,7 +283,11 @@ func (h *connectHandler) describe(c *tracer.Call, d chain.Destination) string {
 // program's socket (or, for a direct destination that dnat rewrote or
 // that remote DNS named, connects it to the real address).
 func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
-	ctx = chain.WithAbort(ctx, c.ProcessFd)
+	if c.Inline {
+		// On the tracer thread: wait in place, ended by the program's
+		// death; in a goroutine, through the poller with the others.
+		ctx = chain.WithWaitInPlace(ctx, c.ProcessFd)
+	}
 	if h.isDNS(c.Dst) {
 		return h.connectResolver(ctx, c)
 	}
