@@ -48,7 +48,11 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer dns.close()
-	h := &connectHandler{plan: plan, log: logger, dns: dns, iso: plan.iso}
+	mem := &memoryReleaser{}
+	memCtx, stopMem := context.WithCancel(ctx)
+	defer stopMem()
+	go mem.run(memCtx)
+	h := &connectHandler{plan: plan, log: logger, dns: dns, iso: plan.iso, mem: mem}
 	t := &tracer.Tracer{Handler: h, Logf: logger.debugf}
 	code, err := t.Run(ctx, opts.argv, os.Environ())
 	if err != nil {
@@ -189,6 +193,7 @@ type connectHandler struct {
 	log  *connLog
 	dns  *remoteDNS // nil with dns = "local"
 	iso  *isolator  // nil without isolation
+	mem  *memoryReleaser
 }
 
 // destination is where a connect goes once the profile's dnat entries
@@ -283,6 +288,9 @@ func (h *connectHandler) describe(c *tracer.Call, d chain.Destination) string {
 // program's socket (or, for a direct destination that dnat rewrote or
 // that remote DNS named, connects it to the real address).
 func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Result {
+	if h.mem != nil {
+		defer h.mem.active()
+	}
 	if c.Inline {
 		// On the tracer thread: wait in place, ended by the program's
 		// death; in a goroutine, through the poller with the others.
