@@ -43,6 +43,11 @@ type Dialer struct {
 	ReadTimeout time.Duration
 	// Budget bounds a whole connection, retries over other hops included.
 	Budget time.Duration
+	// Pipeline asks SOCKS5 hops in one round trip: greeting, credentials
+	// and CONNECT in one write (socks.Connect5Pipelined). For proxies that
+	// read a pipelined request (Dante, OpenSSH, Tor, chainrun serve), not
+	// microsocks.
+	Pipeline bool
 
 	once  sync.Once
 	state *hopHealth
@@ -99,7 +104,7 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst socks.
 		}
 		defer unix.SetNonblock(sock, false)
 	}
-	route, err := d.attempts(ctx, connectTo(dst),
+	route, err := d.attempts(ctx, d.connectTo(dst),
 		func(Route) (int, int, error) { return sock, family, nil },
 		func(fd int) { dissolve(fd) })
 	if err == nil && blocking {
@@ -159,7 +164,7 @@ func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) er
 // upstream chain.
 func (d *Dialer) Dial(ctx context.Context, dst socks.Addr) (net.Conn, error) {
 	var own ownSocket
-	if _, err := d.attempts(ctx, connectTo(dst), own.open, own.failed); err != nil {
+	if _, err := d.attempts(ctx, d.connectTo(dst), own.open, own.failed); err != nil {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(own.fd), "chain")
@@ -206,9 +211,9 @@ func (o *ownSocket) failed(fd int) {
 type hopRequest func(ctx context.Context, conn net.Conn, hop *Proxy) error
 
 // connectTo asks a hop to connect onward to target.
-func connectTo(target socks.Addr) hopRequest {
+func (d *Dialer) connectTo(target socks.Addr) hopRequest {
 	return func(ctx context.Context, conn net.Conn, hop *Proxy) error {
-		return connectHop(ctx, conn, hop, target)
+		return connectHop(ctx, conn, hop, target, d.Pipeline)
 	}
 }
 
@@ -282,7 +287,7 @@ func (d *Dialer) negotiate(ctx context.Context, fd, family int, route Route, las
 		req := last
 		asked := isolated(ctx, hop)
 		if i+1 < len(route) {
-			req = connectTo(route[i+1].target())
+			req = d.connectTo(route[i+1].target())
 			asked = hop
 		}
 		if err := d.handshake(ctx, conn, asked, req); err != nil {
@@ -360,10 +365,14 @@ func (d *Dialer) handshake(ctx context.Context, conn net.Conn, hop *Proxy, req h
 }
 
 // connectHop asks hop to connect onward to target, over conn.
-func connectHop(ctx context.Context, conn net.Conn, hop *Proxy, target socks.Addr) error {
+func connectHop(ctx context.Context, conn net.Conn, hop *Proxy, target socks.Addr, pipeline bool) error {
 	switch hop.Scheme {
 	case SOCKS5, SOCKS5H:
-		_, err := socks.Connect5(ctx, conn, target, hop.Auth)
+		connect := socks.Connect5
+		if pipeline {
+			connect = socks.Connect5Pipelined
+		}
+		_, err := connect(ctx, conn, target, hop.Auth)
 		return err
 	case SOCKS4, SOCKS4A:
 		if hop.Scheme == SOCKS4 && (target.Name != "" || !target.IP.Unmap().Is4()) {

@@ -2,6 +2,8 @@ package chain
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -78,4 +80,39 @@ func TestIsolationCredentials(t *testing.T) {
 	if len(users) != 1 || users[0] != "chainrun-run1-p42:chainrun" {
 		t.Errorf("RESOLVE credentials %q", users)
 	}
+}
+
+// TestPipelinedChain dials through two in-process SOCKS5 servers (the
+// engine of chainrun serve) with every handshake pipelined, credentials
+// on the last hop included, and gets the destination's bytes.
+func TestPipelinedChain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello through a pipelined chain"))
+			c.Close()
+		}
+	}()
+	hop1, _ := startSOCKS(t, &socksserver.Server{})
+	hop2, log2 := startSOCKS(t, &socksserver.Server{Auth: &socks.ServerConfig{
+		Credentials: func(u, p string) bool { return u == "bob" && p == "pw" }, RequireAuth: true}})
+	d := &Dialer{Pipeline: true, Chain: []*Proxy{mustProxy(t, "socks5://"+hop1), mustProxy(t, "socks5h://bob:pw@"+hop2)}}
+	conn, err := d.Dial(context.Background(), socks.AddrFromAddrPort(netip.MustParseAddrPort(ln.Addr().String())))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	b, _ := io.ReadAll(conn)
+	conn.Close() // the server logs a connection when it ends
+	if string(b) != "hello through a pipelined chain" {
+		t.Errorf("got %q", b)
+	}
+	log2.waitFor(t, "user=bob", `result="ok"`)
 }

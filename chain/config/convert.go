@@ -131,6 +131,10 @@ func (w *cvWriter) profile(name string, pf *ProfileFile) {
 		w.line("# block: raw and packet sockets and io_uring refused; allow: the escape hatch.")
 		w.str("leaks", pf.Leaks)
 	}
+	if pf.Pipeline {
+		w.line("# SOCKS5 hops asked in one round trip (for proxies that accept it; not microsocks).")
+		w.line("pipeline = true")
+	}
 	if pf.Isolate != "" {
 		w.line("# Keeps connections apart on the last hop with SOCKS5 credentials (Tor's IsolateSOCKSAuth).")
 		w.str("isolate", pf.Isolate)

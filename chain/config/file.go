@@ -58,6 +58,9 @@ type ProfileFile struct {
 	// credentials (Tor's IsolateSOCKSAuth): "none", "run", "process",
 	// "connection" or "destination".
 	Isolate string `toml:"isolate,omitempty"`
+	// Pipeline asks SOCKS5 hops in one round trip (greeting, credentials
+	// and CONNECT in one write): for proxies that accept it.
+	Pipeline bool `toml:"pipeline,omitempty"`
 	// Quiet is proxychains' quiet_mode: no warnings.
 	Quiet bool `toml:"quiet,omitempty"`
 	// Direct and Block are destination patterns that bypass the chain or

@@ -72,10 +72,12 @@ type Profile struct {
 	// UDP is "block" or "direct"; Leaks "block" or "allow"; Isolate
 	// "none", "run", "process", "connection" or "destination".
 	UDP, Leaks, Isolate string
-	Quiet               bool
-	Direct, Block       []chain.Pattern
-	Rules               []Rule
-	DNAT                []DNAT
+	// Pipeline asks SOCKS5 hops in one round trip.
+	Pipeline      bool
+	Quiet         bool
+	Direct, Block []chain.Pattern
+	Rules         []Rule
+	DNAT          []DNAT
 	// Sources says where each setting came from, for `config show`:
 	// "mode" → "proxychains.toml: profiles.corp.mode".
 	Sources map[string]string
@@ -154,7 +156,7 @@ func Parse(name string, data []byte) (*Config, error) {
 // knownKeys are the keys each table of the schema takes, for suggestions.
 var knownKeys = map[string][]string{
 	"":        {"default_profile", "proxies", "proxies_auth", "profiles"},
-	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "udp", "leaks", "isolate", "quiet", "direct", "block", "rules", "dnat"},
+	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "udp", "leaks", "isolate", "pipeline", "quiet", "direct", "block", "rules", "dnat"},
 	"rule":    {"match", "chain", "action"},
 	"dnat":    {"from", "to"},
 	"auth":    {"password_env", "password_file"},
@@ -292,7 +294,10 @@ func (b *builder) profile(name string, pf *ProfileFile) (*Profile, error) {
 		return nil, b.errAt(key, "", 0, "empty profile")
 	}
 	p := &Profile{Name: name, Commands: pf.Commands, DNS: "remote", Quiet: pf.Quiet, Sources: map[string]string{},
-		UDP: "block", Leaks: "block", Isolate: "none"}
+		UDP: "block", Leaks: "block", Isolate: "none", Pipeline: pf.Pipeline}
+	if pf.Pipeline {
+		p.Sources["pipeline"] = src("pipeline")
+	}
 	var err error
 	if p.Chain, err = b.refs(key+".chain", pf.Chain, 0); err != nil {
 		return nil, err

@@ -75,6 +75,7 @@ type Overrides struct {
 	ConnectTimeout time.Duration
 	ReadTimeout    time.Duration
 	Timeout        time.Duration
+	Pipeline       bool // --pipeline: on for every dialer
 }
 
 // Router builds the routing of a profile with the command line's
@@ -83,7 +84,8 @@ type Overrides struct {
 func (p *Profile) Router(o Overrides) *chain.Router {
 	mk := func(hops []*chain.Proxy) *chain.Dialer {
 		d := &chain.Dialer{Chain: hops, Mode: p.Mode, ChainLen: p.ChainLen,
-			ConnectTimeout: p.ConnectTimeout, ReadTimeout: p.ReadTimeout, Budget: p.Timeout}
+			ConnectTimeout: p.ConnectTimeout, ReadTimeout: p.ReadTimeout, Budget: p.Timeout,
+			Pipeline: p.Pipeline || o.Pipeline}
 		if o.Mode != nil {
 			d.Mode = *o.Mode
 		}

@@ -234,6 +234,7 @@ func showProfile(w io.Writer, cfg *config.Config, sel config.Selection) {
 	fmt.Fprintf(w, "udp        %s  (%s)\n", p.UDP, src("udp"))
 	fmt.Fprintf(w, "leaks      %s  (%s)\n", p.Leaks, src("leaks"))
 	fmt.Fprintf(w, "isolate    %s  (%s)\n", p.Isolate, src("isolate"))
+	fmt.Fprintf(w, "pipeline   %v  (%s)\n", p.Pipeline, src("pipeline"))
 	if p.DNS != "local" {
 		v4, v6 := p.FakeIPv4, p.FakeIPv6
 		if !v4.IsValid() {

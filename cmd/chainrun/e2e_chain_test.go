@@ -89,6 +89,29 @@ func TestChainsEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("pipelined SOCKS5 handshakes", func(t *testing.T) {
+		// Dante and OpenSSH read a CONNECT that comes with the greeting:
+		// one round trip per hop instead of two (three with a password),
+		// and a 2-hop chain of them too.
+		for _, chainArgs := range [][]string{
+			{"-x", hop("socks5", "", dantePort)},
+			{"-x", hop("socks5", creds, danteAuthPort)},
+			{"-x", hop("socks5", "", sshPort)},
+			{"-x", hop("socks5", "", sshPort), "-x", hop("socks5", creds, danteAuthPort)},
+		} {
+			out, errOut, code := e.run(t, append(append([]string{"--pipeline"}, chainArgs...), "curl", "-sS", url)...)
+			if code != 0 || !strings.Contains(out, page) {
+				t.Errorf("--pipeline %q: exit %d\nstdout: %s\nstderr: %s", chainArgs, code, out, errOut)
+			}
+		}
+		// microsocks drops a pipelined CONNECT: the hop's read timeout
+		// ends the wait and the log says so.
+		out, errOut, code := e.run(t, "--pipeline", "--read-timeout", "500ms", "-x", hop("socks5", "", chainMicroPort), p(t, "connect_block"), ip, port)
+		if code != 3 || !strings.Contains(out, "connect: ETIMEDOUT") || !strings.Contains(errOut, "hop 1 (socks5://") {
+			t.Errorf("--pipeline through microsocks: exit %d, want ETIMEDOUT and a log line\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+	})
+
 	t.Run("auth refused", func(t *testing.T) {
 		for _, proxy := range []string{
 			hop("http", chainTestUser+":wrong@", tinyAuthPort),

@@ -55,6 +55,10 @@ Flags (they end at the first argument that is not a flag):
                              as it is
       --leaks block|allow    raw and packet sockets and io_uring: refused
                              (default) or allowed
+      --pipeline             ask SOCKS5 hops in one round trip (greeting,
+                             credentials and CONNECT in one write): for
+                             proxies that accept it (Dante, OpenSSH, Tor,
+                             chainrun serve; not microsocks)
       --isolate MODE         SOCKS5 credentials that keep connections apart
                              on the last hop (Tor's IsolateSOCKSAuth): none,
                              run, process, connection or destination
@@ -85,6 +89,7 @@ type runOptions struct {
 	dns            string
 	// udp, leaks and isolate override the profile's ("" keeps it).
 	udp, leaks, isolate string
+	pipeline            bool
 	verbose, quiet      bool
 	argv                []string
 }
@@ -139,6 +144,8 @@ func parseRunArgs(args []string) (*runOptions, error) {
 			o.udp, err = c.choice(config.UDPModes)
 		case "--leaks":
 			o.leaks, err = c.choice(config.LeaksModes)
+		case "--pipeline":
+			o.pipeline, err = true, c.noValue()
 		case "--isolate":
 			o.isolate, err = c.choice(config.IsolateModes)
 		case "-f", "--config":

@@ -81,7 +81,7 @@ type runPlan struct {
 // line's overrides; without a configuration file the -x hops are the chain.
 func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*runPlan, error) {
 	over := config.Overrides{Chain: opts.proxies, Mode: opts.mode, ChainLen: opts.chainLen,
-		ConnectTimeout: opts.connectTimeout, ReadTimeout: opts.readTimeout, Timeout: opts.budget}
+		ConnectTimeout: opts.connectTimeout, ReadTimeout: opts.readTimeout, Timeout: opts.budget, Pipeline: opts.pipeline}
 	path, err := config.Find(opts.configPath, getenv)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func planRun(opts *runOptions, getenv func(string) string, logger *connLog) (*ru
 			return nil, errors.New("no proxy given: add -x socks5://HOST:PORT, use -p tor, or write a proxychains.toml (see README)")
 		}
 		d := &chain.Dialer{Chain: opts.proxies, ChainLen: opts.chainLen, ConnectTimeout: opts.connectTimeout,
-			ReadTimeout: opts.readTimeout, Budget: opts.budget}
+			ReadTimeout: opts.readTimeout, Budget: opts.budget, Pipeline: opts.pipeline}
 		if opts.mode != nil {
 			d.Mode = *opts.mode
 		}
