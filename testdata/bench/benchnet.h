@@ -130,6 +130,41 @@ static inline int socks5_connect(int fd, const struct sockaddr_in *dst)
 	return read_full(fd, buf, skip);
 }
 
+/* bench_request is the tiny request every bench client sends. */
+static const char bench_request[] = "GET / HTTP/1.0\r\nHost: bench\r\n\r\n";
+
+/* http_get_200 sends bench_request on fd, reads the reply to EOF and
+ * checks it is an HTTP 200. NULL on success; otherwise what failed, with
+ * errno set (0 for a bad reply). */
+static inline const char *http_get_200(int fd)
+{
+	char buf[4096];
+	size_t got = 0;
+
+	if (write_all(fd, bench_request, sizeof bench_request - 1) < 0)
+		return "write request";
+	for (;;) {
+		ssize_t n = read(fd, buf + got, sizeof buf - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return "read reply";
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof buf) {
+			errno = 0;
+			return "reply too long";
+		}
+	}
+	if (got < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || memcmp(buf + 8, " 200", 4) != 0) {
+		errno = 0;
+		return "reply is not an HTTP 200";
+	}
+	return NULL;
+}
+
 /* raise_nofile raises the soft RLIMIT_NOFILE to at least want (at most the
  * hard limit); 0 if the soft limit is now >= want. */
 static inline int raise_nofile(rlim_t want)

@@ -29,8 +29,6 @@
 
 #define MAXT 4096
 
-static const char request[] = "GET / HTTP/1.0\r\nHost: bench\r\n\r\n";
-
 static struct sockaddr_in to, dst;
 static int socks;
 static pthread_barrier_t barrier;
@@ -53,8 +51,7 @@ static void fail(const char *what, int e)
 
 static int one(void)
 {
-	char buf[4096];
-	size_t got = 0;
+	const char *what;
 	int fd, rc = -1;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -71,28 +68,8 @@ static int one(void)
 		fail("socks5", errno);
 		goto out;
 	}
-	if (write_all(fd, request, sizeof request - 1) < 0) {
-		fail("write request", errno);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, sizeof buf - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("read reply", errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == sizeof buf) {
-			fail("reply too long", 0);
-			goto out;
-		}
-	}
-	if (got < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || memcmp(buf + 8, " 200", 4) != 0) {
-		fail("reply is not an HTTP 200", 0);
+	if ((what = http_get_200(fd)) != NULL) {
+		fail(what, errno);
 		goto out;
 	}
 	rc = 0;

@@ -23,29 +23,11 @@
  * 2 on bad usage.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "benchnet.h"
 
 #define MAXN 1000000
-
-static const char request[] = "GET / HTTP/1.0\r\nHost: bench\r\n\r\n";
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int failed_once;
 
@@ -59,139 +41,26 @@ static int fail(const char *what, int e)
 	return -1;
 }
 
-static int parse_addr(const char *host, const char *port, struct sockaddr_in *sa)
-{
-	char *end;
-	long p = strtol(port, &end, 10);
-
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	if (*end || p <= 0 || p > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -1;
-	sa->sin_port = htons((uint16_t)p);
-	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* read_full reads exactly len bytes; -1 with errno, or 0 bytes short (EOF). */
-static int read_full(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = 0;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* socks5_connect speaks SOCKS5 (no auth, CONNECT IPv4) on fd to dst. */
-static int socks5_connect(int fd, const struct sockaddr_in *dst)
-{
-	unsigned char buf[262];
-	size_t skip;
-
-	if (write_all(fd, "\x05\x01\x00", 3) < 0)
-		return fail("socks5 greeting", errno);
-	if (read_full(fd, buf, 2) < 0)
-		return fail("socks5 method reply", errno);
-	if (buf[0] != 5 || buf[1] != 0)
-		return fail("socks5 method reply", 0);
-	buf[0] = 5; /* version */
-	buf[1] = 1; /* CONNECT */
-	buf[2] = 0;
-	buf[3] = 1; /* IPv4 */
-	memcpy(buf + 4, &dst->sin_addr, 4);
-	memcpy(buf + 8, &dst->sin_port, 2);
-	if (write_all(fd, buf, 10) < 0)
-		return fail("socks5 connect request", errno);
-	if (read_full(fd, buf, 4) < 0)
-		return fail("socks5 connect reply", errno);
-	if (buf[0] != 5 || buf[1] != 0)
-		return fail("socks5 connect reply", 0);
-	switch (buf[3]) {
-	case 1: skip = 4 + 2; break;
-	case 4: skip = 16 + 2; break;
-	case 3:
-		if (read_full(fd, buf, 1) < 0)
-			return fail("socks5 connect reply", errno);
-		skip = (size_t)buf[0] + 2;
-		break;
-	default:
-		return fail("socks5 connect reply", 0);
-	}
-	if (read_full(fd, buf, skip) < 0)
-		return fail("socks5 connect reply", errno);
-	return 0;
-}
-
 /* one does one connection; 0 on a complete 200 reply. */
 static int one(const struct sockaddr_in *to, const struct sockaddr_in *target, int socks)
 {
-	struct timeval tv = { .tv_sec = 5 };
-	char buf[4096];
-	size_t got = 0;
+	const char *what;
 	int fd, rc = -1;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail("socket", errno);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	sock_timeouts(fd, 5);
 	if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) {
 		fail("connect", errno);
 		goto out;
 	}
-	if (socks && socks5_connect(fd, target) < 0)
-		goto out;
-	if (write_all(fd, request, sizeof request - 1) < 0) {
-		fail("write request", errno);
+	if (socks && socks5_connect(fd, target) < 0) {
+		fail("socks5 handshake", errno);
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, sizeof buf - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("read reply", errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == sizeof buf) {
-			fail("reply too long", 0);
-			goto out;
-		}
-	}
-	if (got < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || memcmp(buf + 8, " 200", 4) != 0) {
-		fail("reply is not an HTTP 200", 0);
+	if ((what = http_get_200(fd)) != NULL) {
+		fail(what, errno);
 		goto out;
 	}
 	rc = 0;
@@ -216,12 +85,12 @@ int main(int argc, char **argv)
 
 	if (argc == 5 && strcmp(argv[1], "plain") == 0) {
 		socks = 0;
-		if (parse_addr(argv[2], argv[3], &to) < 0)
+		if (loopback_addr(argv[2], argv[3], 0, &to) < 0)
 			goto usage;
 		target = to;
 	} else if (argc == 7 && strcmp(argv[1], "socks5") == 0) {
 		socks = 1;
-		if (parse_addr(argv[2], argv[3], &to) < 0 || parse_addr(argv[4], argv[5], &target) < 0)
+		if (loopback_addr(argv[2], argv[3], 0, &to) < 0 || loopback_addr(argv[4], argv[5], 0, &target) < 0)
 			goto usage;
 	} else {
 		goto usage;
