@@ -83,6 +83,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../cprog/common.h" /* errno_name */
+
 #ifdef PROBE_URING
 #include <liburing.h>
 #endif
@@ -104,31 +106,6 @@ static struct sockaddr_storage g_dst; /* static: below 4 GiB in the -no-pie buil
 static socklen_t g_dstlen;
 static uint32_t g_sc_args[3];
 
-/* errno_name returns the symbolic name of an errno value ("0" for 0). It
- * uses a static buffer only for unknown values. */
-static const char *errno_name(int e)
-{
-	static char buf[32];
-	switch (e) {
-	case 0: return "0";
-#define E(x) case x: return #x;
-	E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG)
-	E(ENOEXEC) E(EBADF) E(ECHILD) E(EAGAIN) E(ENOMEM) E(EACCES)
-	E(EFAULT) E(EBUSY) E(EEXIST) E(ENODEV) E(ENOTDIR) E(EISDIR)
-	E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(EFBIG) E(ENOSPC)
-	E(ESPIPE) E(EROFS) E(EPIPE) E(ERANGE) E(ENOSYS) E(ENOTSOCK)
-	E(EDESTADDRREQ) E(EMSGSIZE) E(EPROTOTYPE) E(ENOPROTOOPT)
-	E(EPROTONOSUPPORT) E(ESOCKTNOSUPPORT) E(EOPNOTSUPP)
-	E(EPFNOSUPPORT) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL)
-	E(ENETDOWN) E(ENETUNREACH) E(ENETRESET) E(ECONNABORTED)
-	E(ECONNRESET) E(ENOBUFS) E(EISCONN) E(ENOTCONN) E(ESHUTDOWN)
-	E(ETIMEDOUT) E(ECONNREFUSED) E(EHOSTDOWN) E(EHOSTUNREACH)
-	E(EALREADY) E(EINPROGRESS) E(EPROTO) E(ECANCELED)
-#undef E
-	}
-	snprintf(buf, sizeof buf, "E%d", e);
-	return buf;
-}
 
 static void result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void result(const char *fmt, ...)
