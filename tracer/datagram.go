@@ -60,7 +60,8 @@ func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Tr
 	if info.Type == unix.SOCK_STREAM && sendFlags(trap, a)&unix.MSG_FASTOPEN != 0 && info.Fresh {
 		// TCP Fast Open: a connect and a send in one call. It goes
 		// through the chain like a connect (sock is handed over).
-		l.onFastOpen(ctx, tid, th, tgid, trap, regs, msgs, sock, info, start)
+		l.onFastOpen(ctx, th, &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Socket: sock, Info: info, Start: start,
+			ProcessFd: l.procs[tgid].pidfd}, regs, msgs)
 		return
 	}
 	defer unix.Close(sock)
@@ -108,9 +109,11 @@ const maxFastOpen = 64 << 10
 // connect it is, and once connected (through the chain) the tracer sends
 // the data on the program's socket and returns its length. Never a direct
 // SYN with data.
-func (l *loop) onFastOpen(ctx context.Context, tid int, th *thread, tgid int, trap syscalls.Trap, regs *syscalls.Regs, msgs []outMessage, sock int, info syscalls.SocketInfo, start time.Time) {
-	fd := int(int32(regs.Arg(trap.ABI(), 0)))
-	if trap.Variant() == syscalls.VariantSocketcall || trap.Call() == syscalls.CallSendmmsg || len(msgs) != 1 || !msgs[0].dst.IsValid() {
+// call is the connect it amounts to, without its destination yet; the
+// tracer owns call.Socket.
+func (l *loop) onFastOpen(ctx context.Context, th *thread, call *Call, regs *syscalls.Regs, msgs []outMessage) {
+	tid, tgid, fd, sock := call.Tid, call.Pid, call.Fd, call.Socket
+	if call.Trap.Variant() == syscalls.VariantSocketcall || call.Trap.Call() == syscalls.CallSendmmsg || len(msgs) != 1 || !msgs[0].dst.IsValid() {
 		unix.Close(sock)
 		l.finish(tid, tgid, fd, regs, Fail(syscall.EOPNOTSUPP))
 		return
@@ -126,7 +129,7 @@ func (l *loop) onFastOpen(ctx context.Context, tid int, th *thread, tgid int, tr
 		l.finish(tid, tgid, fd, regs, Fail(errnoOf(err, syscall.EFAULT)))
 		return
 	}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: m.dst, Socket: sock, Info: info, Start: start, ProcessFd: l.procs[tgid].pidfd}
+	call.Dst = m.dst
 	if res, ok := l.t.Handler.Route(call); ok {
 		unix.Close(sock)
 		if ret, em := res.Emulated(); em && ret >= 0 {
@@ -420,6 +423,10 @@ func (l *loop) inheritWatched(parentTid int, parent *thread, child int) {
 // onReceive handles recvfrom, recvmsg and recvmmsg: on a watched socket
 // the thread is followed to the syscall's exit; any other runs on at once.
 func (l *loop) onReceive(tid int, th *thread, trap syscalls.Trap, a sysArgs) {
+	if len(l.watched) == 0 {
+		l.resume(tid, 0) // no redirected socket anywhere: the common case
+		return
+	}
 	tgid, err := l.tgidOf(tid, th)
 	if err != nil || !l.watched[tgid][a.fd()] {
 		l.resume(tid, 0)

@@ -67,9 +67,12 @@ type Call struct {
 	Start time.Time
 }
 
-// Program is the name of the calling process (/proc/PID/comm), for logs.
-func (c *Call) Program() string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.Pid))
+// Program is the name of the calling process, for logs.
+func (c *Call) Program() string { return programName(c.Pid) }
+
+// programName is the name of process pid (/proc/PID/comm), or "?".
+func programName(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
 		return "?"
 	}
@@ -142,7 +145,7 @@ type Datagram struct {
 }
 
 // Program is the name of the sending process, for logs.
-func (d *Datagram) Program() string { return (&Call{Pid: d.Pid}).Program() }
+func (d *Datagram) Program() string { return programName(d.Pid) }
 
 // Verdict is what happens to one datagram.
 type Verdict struct {
@@ -198,7 +201,7 @@ type UnixCall struct {
 }
 
 // Program is the name of the calling process, for logs.
-func (c *UnixCall) Program() string { return (&Call{Pid: c.Pid}).Program() }
+func (c *UnixCall) Program() string { return programName(c.Pid) }
 
 // PolicyHandler is an optional interface of a Handler: it decides the
 // calls that could reach the network around connect and the datagram
@@ -222,4 +225,4 @@ type PolicyCall struct {
 }
 
 // Program is the name of the calling process, for logs.
-func (c *PolicyCall) Program() string { return (&Call{Pid: c.Pid}).Program() }
+func (c *PolicyCall) Program() string { return programName(c.Pid) }

@@ -125,6 +125,18 @@ func envValue(env []string, key string) (string, bool) {
 	return val, found
 }
 
+// goAheadPipe makes the pipe the stub waits on: its read end, inherited by
+// the stub at the number the kernel gave it (so no descriptor the user
+// passed to chainrun is clobbered), and the write end, close-on-exec.
+func goAheadPipe() (readEnd int, goAhead *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], 0); err != nil {
+		return -1, nil, fmt.Errorf("pipe: %w", err)
+	}
+	unix.CloseOnExec(p[1])
+	return p[0], os.NewFile(uintptr(p[1]), "stub-go-ahead"), nil
+}
+
 // spawnFast starts the command through the stub in machine code, from an
 // in-memory file: no second Go runtime, and the command's environment is
 // passed on untouched.
@@ -137,22 +149,18 @@ func spawnFast(argv, env []string) (int, *os.File, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("building the seccomp filter: %w", err)
 	}
-	var p [2]int
-	// The read end is inherited at the number the kernel gave it, so no
-	// descriptor the user passed to chainrun is clobbered.
-	if err := unix.Pipe2(p[:], 0); err != nil {
-		return 0, nil, fmt.Errorf("pipe: %w", err)
+	readEnd, goAhead, err := goAheadPipe()
+	if err != nil {
+		return 0, nil, err
 	}
-	unix.CloseOnExec(p[1])
-	goAhead := os.NewFile(uintptr(p[1]), "stub-go-ahead")
-	defer unix.Close(p[0])
+	defer unix.Close(readEnd)
 	mfd, err := unix.MemfdCreate("chainrun-stub", unix.MFD_CLOEXEC)
 	if err != nil {
 		goAhead.Close()
 		return 0, nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	defer unix.Close(mfd)
-	if _, err := unix.Write(mfd, stubImage(prog, p[0])); err != nil {
+	if _, err := unix.Write(mfd, stubImage(prog, readEnd)); err != nil {
 		goAhead.Close()
 		return 0, nil, fmt.Errorf("writing the stub: %w", err)
 	}

@@ -86,22 +86,10 @@ func StubMain() {
 // execFailure maps an exec or lookup error to the exit status and message a
 // shell would give.
 func execFailure(err error) (int, string) {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		msg = strings.ToUpper(msg[:1]) + msg[1:] // as a shell says it
-		if errno == unix.ENOENT {
-			return ExitNotFound, msg
-		}
-		return ExitNotExecutable, msg
-	}
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, fs.ErrNotExist) {
 		return ExitNotFound, "No such file or directory"
 	}
-	if errors.Is(err, fs.ErrPermission) {
-		return ExitNotExecutable, "Permission denied"
-	}
-	return ExitNotExecutable, err.Error()
+	return ExitNotExecutable, shellWords(err)
 }
 
 func stubDie(code int, format string, args ...any) {

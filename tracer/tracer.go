@@ -245,17 +245,12 @@ func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
 	if self == "" {
 		self = "/proc/self/exe"
 	}
-	var p [2]int
-	// The read end must survive into the stub without clobbering any
-	// descriptor the user passed to chainrun, so it is inherited at the
-	// number the kernel gave it instead of being moved to fd 3.
-	if err := unix.Pipe2(p[:], 0); err != nil {
-		return 0, nil, fmt.Errorf("pipe: %w", err)
+	readEnd, goAhead, err := goAheadPipe()
+	if err != nil {
+		return 0, nil, err
 	}
-	unix.CloseOnExec(p[1])
-	goAhead := os.NewFile(uintptr(p[1]), "stub-go-ahead")
-	defer unix.Close(p[0])
-	stubEnvv := append(append([]string{}, env...), stubEnv+"="+strconv.Itoa(p[0]))
+	defer unix.Close(readEnd)
+	stubEnvv := append(append([]string{}, env...), stubEnv+"="+strconv.Itoa(readEnd))
 	pid, err := syscall.ForkExec(self, append([]string{"chainrun"}, argv...), &syscall.ProcAttr{
 		Env:   stubEnvv,
 		Files: []uintptr{0, 1, 2},

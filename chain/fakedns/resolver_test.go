@@ -152,8 +152,8 @@ func TestResolverPolicy(t *testing.T) {
 		{name: "remote TXT nodata", qname: "example.com.", qtype: dnsmessage.TypeTXT, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "remote ANY nodata", qname: "example.com.", qtype: dnsmessage.TypeALL, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "remote TYPE123 tunnel", cfg: tunnel, qname: "example.com.", qtype: 123, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
-		{name: "remote PTR of fake", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: reverseName(exampleFake) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
-		{name: "remote PTR of fake v6", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: reverseName(netip.MustParseAddr(fakeOf(t, "example.com", true))) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
+		{name: "remote PTR of fake", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: ReverseName(exampleFake) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
+		{name: "remote PTR of fake v6", before: func(r *Resolver) { r.pool.Assign("example.com") }, qname: ReverseName(netip.MustParseAddr(fakeOf(t, "example.com", true))) + ".", qtype: PTR, rcode: ok, answers: []string{"example.com"}, how: "remote"},
 		{name: "remote PTR of unmapped fake", cfg: tunnel, qname: "9.9.18.198.in-addr.arpa.", qtype: PTR, rcode: nx, how: "nxdomain"},
 		{name: "remote PTR of real nodata", qname: "8.8.8.8.in-addr.arpa.", qtype: PTR, rcode: ok, how: "nodata (no dns_server)"},
 		{name: "remote PTR of real tunnel", cfg: tunnel, qname: "8.8.8.8.in-addr.arpa.", qtype: PTR, rcode: ok, answers: []string{"203.0.113.5", "MX mail.example"}, how: "tunnel", tunnel: 1},
@@ -442,9 +442,9 @@ func TestNewResolverErrors(t *testing.T) {
 func TestReverseNames(t *testing.T) {
 	for _, s := range []string{"198.18.0.7", "0.0.0.0", "255.255.255.255", "fd63:6861:696e::1", "2001:db8::abcd:ef01"} {
 		a := netip.MustParseAddr(s)
-		got, ok := parseReverse(reverseName(a))
+		got, ok := parseReverse(ReverseName(a))
 		if !ok || got != a {
-			t.Errorf("parseReverse(reverseName(%v)) = %v %v", a, got, ok)
+			t.Errorf("parseReverse(ReverseName(%v)) = %v %v", a, got, ok)
 		}
 	}
 	for _, bad := range []string{"in-addr.arpa", "1.2.3.in-addr.arpa", "1.2.3.4.5.in-addr.arpa", "256.1.1.1.in-addr.arpa",

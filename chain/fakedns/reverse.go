@@ -77,9 +77,10 @@ func parseReverse6(s string) (netip.Addr, bool) {
 	return netip.AddrFrom16(b), true
 }
 
-// reverseName is the in-addr.arpa or ip6.arpa name of a, for tests and
-// logs.
-func reverseName(a netip.Addr) string {
+// ReverseName is the name a PTR question about a asks for: the
+// in-addr.arpa name of an IPv4 (or IPv4-mapped) address, the nibble
+// ip6.arpa name of an IPv6 one, without the trailing dot.
+func ReverseName(a netip.Addr) string {
 	a = a.Unmap()
 	var sb strings.Builder
 	if a.Is4() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chainrun/chainrun/chain/fakedns"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -31,28 +32,7 @@ func (r DNSRecord) String() string { return r.Name + " " + r.Type + " " + r.Data
 
 // ReverseName returns the name a PTR record of a has: "2.0.78.10.in-addr.arpa"
 // for 10.78.0.2, the nibble form under ip6.arpa for an IPv6 address.
-func ReverseName(a netip.Addr) string {
-	a = a.Unmap()
-	var b strings.Builder
-	if a.Is4() {
-		v := a.As4()
-		for i := 3; i >= 0; i-- {
-			b.WriteString(strconv.Itoa(int(v[i])) + ".")
-		}
-		b.WriteString("in-addr.arpa")
-		return b.String()
-	}
-	v := a.As16()
-	const hex = "0123456789abcdef"
-	for i := 15; i >= 0; i-- {
-		b.WriteByte(hex[v[i]&0xf])
-		b.WriteByte('.')
-		b.WriteByte(hex[v[i]>>4])
-		b.WriteByte('.')
-	}
-	b.WriteString("ip6.arpa")
-	return b.String()
-}
+func ReverseName(a netip.Addr) string { return fakedns.ReverseName(a) }
 
 // dnsRecordTTL is the TTL of every record a DNSServer answers with.
 const dnsRecordTTL = 300
