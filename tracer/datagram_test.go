@@ -265,7 +265,16 @@ for p in sys.argv[1:]:
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.seen) != 3 || h.seen[0] != open || h.seen[1] != closed || h.seen[2] != "@chainrun-abstract-test" {
+	// The interpreter may connect to sockets of its own before the script
+	// runs (a machine with nscd: python's start-up asks it for the user):
+	// those pass too, and only the script's three are checked, in order.
+	var ours []string
+	for _, p := range h.seen {
+		if strings.HasPrefix(p, dir) || strings.HasPrefix(p, "@chainrun-") {
+			ours = append(ours, p)
+		}
+	}
+	if len(ours) != 3 || ours[0] != open || ours[1] != closed || ours[2] != "@chainrun-abstract-test" {
 		t.Errorf("handler saw %q", h.seen)
 	}
 }
