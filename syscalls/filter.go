@@ -20,6 +20,9 @@ type Rule struct {
 	// packet family, not the TCP and UDP sockets of every connection).
 	Args []ArgMatch
 	Trap Trap
+	// Notify hands the call to the filter's listener (seccomp user
+	// notification) instead of stopping the tracee for the tracer.
+	Notify bool
 }
 
 // ArgMatch is a condition on the low 32 bits of argument Index:
@@ -121,7 +124,11 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, next, "")
 					a.label(trap)
 				}
-				a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRACE|uint32(r.Trap))
+				if r.Notify {
+					a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_USER_NOTIF)
+				} else {
+					a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRACE|uint32(r.Trap))
+				}
 			}
 		}
 	}

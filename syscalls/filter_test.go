@@ -48,10 +48,27 @@ func runBPF(t *testing.T, prog []unix.SockFilter, arch uint32, nr int32, args [6
 	return 0
 }
 
-func trace(t Trap) uint32 { return unix.SECCOMP_RET_TRACE | uint32(t) }
+// action is what the filter returns for a call rule r stops.
+func action(r Rule) uint32 {
+	if r.Notify {
+		return unix.SECCOMP_RET_USER_NOTIF
+	}
+	return unix.SECCOMP_RET_TRACE | uint32(r.Trap)
+}
 
+// TestFilterActions runs both filters chainrun loads (connect to the
+// listener, or every trap to the tracer) in a BPF interpreter over every
+// rule, its argument conditions and its neighbours.
 func TestFilterActions(t *testing.T) {
-	rules := Rules()
+	for _, table := range []struct {
+		name  string
+		rules []Rule
+	}{{"trace", Rules()}, {"notify", NotifyRules()}} {
+		t.Run(table.name, func(t *testing.T) { testFilterActions(t, table.rules) })
+	}
+}
+
+func testFilterActions(t *testing.T, rules []Rule) {
 	prog, err := Filter(rules)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +97,7 @@ func TestFilterActions(t *testing.T) {
 			// Only the low 32 bits of the argument count.
 			high := args
 			high[0] |= 1 << 32
-			cases = append(cases, tc{r.Trap.String() + "/arg0-high-bits", r.Arch, int32(r.Nr), high, trace(r.Trap)})
+			cases = append(cases, tc{r.Trap.String() + "/arg0-high-bits", r.Arch, int32(r.Nr), high, action(r)})
 			// A socket call the table does not trap runs freely.
 			for _, other := range []uint64{args[0] + 1, args[0] - 1} {
 				if !socketcalls[[2]uint32{r.Arch, uint32(other)}] {
@@ -107,10 +124,10 @@ func TestFilterActions(t *testing.T) {
 			low, high := args, args
 			low[*r.NonZero] = 0x7ffc1000
 			high[*r.NonZero] = 1 << 40
-			cases = append(cases, tc{r.Trap.String() + "/address-high", r.Arch, int32(r.Nr), high, trace(r.Trap)})
+			cases = append(cases, tc{r.Trap.String() + "/address-high", r.Arch, int32(r.Nr), high, action(r)})
 			args = low
 		}
-		cases = append(cases, tc{r.Trap.String(), r.Arch, int32(r.Nr), args, trace(r.Trap)})
+		cases = append(cases, tc{r.Trap.String(), r.Arch, int32(r.Nr), args, action(r)})
 		// Neighbouring syscall numbers that are not trapped run freely.
 		for _, nr := range []uint32{r.Nr + 1, r.Nr - 1} {
 			if !trappedNr[[2]uint32{r.Arch, nr}] {
@@ -223,6 +240,40 @@ func TestTrapNames(t *testing.T) {
 	for _, r := range Rules() {
 		if _, ok := callNames[r.Trap.Call()]; !ok || r.Trap == 0 {
 			t.Errorf("rule for nr %d: trap %#x has no call", r.Nr, uint16(r.Trap))
+		}
+	}
+}
+
+// TestNotifyRules checks which calls go to the listener: the native connect
+// alone (its arguments are in the notification; the compat ABIs and
+// socketcall keep the ptrace path, which reads them from registers and
+// memory), and that NotifyTrap names it.
+func TestNotifyRules(t *testing.T) {
+	rules := NotifyRules()
+	notified := 0
+	for _, r := range rules {
+		if !r.Notify {
+			continue
+		}
+		notified++
+		if r.Trap != TrapConnect {
+			t.Errorf("%v goes to the listener; only the native connect should", r.Trap)
+		}
+		if trap, ok := NotifyTrap(rules, r.Arch, r.Nr); !ok || trap != TrapConnect {
+			t.Errorf("NotifyTrap(%#x, %d) = %v, %v", r.Arch, r.Nr, trap, ok)
+		}
+	}
+	if notified != 1 {
+		t.Errorf("%d rules go to the listener, want 1", notified)
+	}
+	for _, r := range Rules() {
+		if r.Notify {
+			t.Errorf("Rules() has %v going to a listener", r.Trap)
+		}
+		if r.Trap != TrapConnect {
+			if _, ok := NotifyTrap(rules, r.Arch, r.Nr); ok && r.Arg0 == nil {
+				t.Errorf("NotifyTrap names %v, which stops for ptrace", r.Trap)
+			}
 		}
 	}
 }

@@ -46,25 +46,26 @@ func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Tr
 		return
 	}
 	fd := a.fd()
-	tgid, sock, err := l.socketOf(tid, th, fd)
+	tgid, sock, pidfd, err := l.socketOf(tid, th, fd)
 	if err != nil {
 		l.resume(tid, 0)
 		return
 	}
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Socket: sock, Start: start, ProcessFd: pidfd}
 	info, err := syscalls.InspectSocket(sock)
 	if err != nil {
-		unix.Close(sock)
+		l.callDone(call)
 		l.resume(tid, 0) // not a socket: ENOTSOCK from the kernel
 		return
 	}
+	call.Info = info
 	if info.Type == unix.SOCK_STREAM && sendFlags(trap, a)&unix.MSG_FASTOPEN != 0 && info.Fresh {
 		// TCP Fast Open: a connect and a send in one call. It goes
-		// through the chain like a connect (sock is handed over).
-		l.onFastOpen(ctx, th, &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Socket: sock, Info: info, Start: start,
-			ProcessFd: l.procs[tgid].pidfd}, regs, msgs)
+		// through the chain like a connect (the call is handed over).
+		l.onFastOpen(ctx, th, call, regs, msgs)
 		return
 	}
-	defer unix.Close(sock)
+	defer l.callDone(call)
 	dh, ok := l.t.Handler.(DatagramHandler)
 	if !ok {
 		l.resume(tid, 0)
@@ -87,7 +88,7 @@ func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Tr
 	}
 	ret, redirected := sendMessages(tid, sock, info.Domain, trap, lay, a, msgs)
 	if redirected {
-		l.watch(tgid, fd)
+		l.tasks.watch(tgid, fd)
 	}
 	l.finish(tid, tgid, fd, regs, Return(ret))
 }
@@ -112,9 +113,9 @@ const maxFastOpen = 64 << 10
 // call is the connect it amounts to, without its destination yet; the
 // tracer owns call.Socket.
 func (l *loop) onFastOpen(ctx context.Context, th *thread, call *Call, regs *syscalls.Regs, msgs []outMessage) {
-	tid, tgid, fd, sock := call.Tid, call.Pid, call.Fd, call.Socket
+	tid, tgid, fd := call.Tid, call.Pid, call.Fd
 	if call.Trap.Variant() == syscalls.VariantSocketcall || call.Trap.Call() == syscalls.CallSendmmsg || len(msgs) != 1 || !msgs[0].dst.IsValid() {
-		unix.Close(sock)
+		l.callDone(call)
 		l.finish(tid, tgid, fd, regs, Fail(syscall.EOPNOTSUPP))
 		return
 	}
@@ -125,13 +126,13 @@ func (l *loop) onFastOpen(ctx context.Context, th *thread, call *Call, regs *sys
 	}
 	data, err := gather(tid, m)
 	if err != nil {
-		unix.Close(sock)
+		l.callDone(call)
 		l.finish(tid, tgid, fd, regs, Fail(errnoOf(err, syscall.EFAULT)))
 		return
 	}
 	call.Dst = m.dst
 	if res, ok := l.t.Handler.Route(call); ok {
-		unix.Close(sock)
+		l.callDone(call)
 		if ret, em := res.Emulated(); em && ret >= 0 {
 			// A connect answered without the network cannot carry
 			// data: refuse rather than guess.
@@ -396,39 +397,15 @@ type nameBuf struct {
 	capacity      uint32
 }
 
-// watch marks descriptor fd of process tgid as a redirected socket.
-func (l *loop) watch(tgid, fd int) {
-	fds := l.watched[tgid]
-	if fds == nil {
-		fds = map[int]bool{}
-		l.watched[tgid] = fds
-	}
-	fds[fd] = true
-}
-
-// inheritWatched gives a forked child its parent's watched descriptors (a
-// fork copies the descriptor table).
-func (l *loop) inheritWatched(parentTid int, parent *thread, child int) {
-	tgid, err := l.tgidOf(parentTid, parent)
-	if err != nil || len(l.watched[tgid]) == 0 {
-		return
-	}
-	fds := make(map[int]bool, len(l.watched[tgid]))
-	for fd := range l.watched[tgid] {
-		fds[fd] = true
-	}
-	l.watched[child] = fds
-}
-
 // onReceive handles recvfrom, recvmsg and recvmmsg: on a watched socket
 // the thread is followed to the syscall's exit; any other runs on at once.
 func (l *loop) onReceive(tid int, th *thread, trap syscalls.Trap, a sysArgs) {
-	if len(l.watched) == 0 {
+	if !l.tasks.anyWatched() {
 		l.resume(tid, 0) // no redirected socket anywhere: the common case
 		return
 	}
 	tgid, err := l.tgidOf(tid, th)
-	if err != nil || !l.watched[tgid][a.fd()] {
+	if err != nil || !l.tasks.isWatched(tgid, a.fd()) {
 		l.resume(tid, 0)
 		return
 	}

@@ -95,83 +95,85 @@ func echoUDP(t *testing.T, network, addr string) netip.AddrPort {
 // although the program addressed a port where nothing listens, and the
 // program sees the reply come from the address it wrote to.
 func TestDatagramRedirect(t *testing.T) {
-	echo4 := echoUDP(t, "udp4", "127.0.0.1:0")
-	echo6 := echoUDP(t, "udp6", "[::1]:0")
-	fake4 := netip.MustParseAddrPort("127.0.0.9:53")
-	fake6 := netip.MustParseAddrPort("[::1]:9")
-	type tc struct {
-		prog, send, recv string
-		v6, mapped       bool
-	}
-	var cases []tc
-	for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
-		for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
-			cases = append(cases, tc{prog: "udp_probe", send: send, recv: recv})
+	forEachPath(t, func(t *testing.T) {
+		echo4 := echoUDP(t, "udp4", "127.0.0.1:0")
+		echo6 := echoUDP(t, "udp6", "[::1]:0")
+		fake4 := netip.MustParseAddrPort("127.0.0.9:53")
+		fake6 := netip.MustParseAddrPort("[::1]:9")
+		type tc struct {
+			prog, send, recv string
+			v6, mapped       bool
 		}
-	}
-	cases = append(cases,
-		tc{prog: "udp_probe", send: "sendto", recv: "recvfrom", v6: true},
-		tc{prog: "udp_probe", send: "sendmmsg", recv: "recvmsg", v6: true},
-		tc{prog: "udp_probe", send: "connect", recv: "recvmmsg", mapped: true},
-		tc{prog: "udp_probe", send: "sendmsg", recv: "recvfrom", mapped: true},
-		tc{prog: "udp_probe", send: "connect", recv: "read"},
-	)
-	for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
-		for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
-			cases = append(cases, tc{prog: "udp_probe32", send: send, recv: recv})
-		}
-	}
-	for _, c := range cases {
-		name := c.prog + "/" + c.send + "/" + c.recv
-		fake, real := fake4, echo4
-		args := []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
-		wantFrom := "127.0.0.9 port 53"
-		switch {
-		case c.v6:
-			fake, real = fake6, echo6
-			args = []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
-			wantFrom = "::1 port 9"
-			name += "/v6"
-		case c.mapped:
-			args = []string{c.send, c.recv, "-mapped", fake.Addr().String(), itoa(fake.Port())}
-			wantFrom = "::ffff:127.0.0.9 port 53"
-			name += "/mapped"
-		}
-		if c.recv == "read" {
-			wantFrom = "none port -1"
-		}
-		t.Run(name, func(t *testing.T) {
-			path := progs().Path(t, c.prog)
-			h := &redirector{fake: fake, real: real}
-			code, out := runTraced(t, h, append([]string{path}, args...)...)
-			if code != 0 {
-				t.Fatalf("exit %d:\n%s", code, out)
+		var cases []tc
+		for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
+			for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
+				cases = append(cases, tc{prog: "udp_probe", send: send, recv: recv})
 			}
-			texts := []string{"echo:ping"}
-			if c.send == "sendmmsg" {
-				texts = []string{"echo:ping1", "echo:ping2"}
-				if !strings.Contains(out, "send: 2\n") {
-					t.Errorf("sendmmsg did not report 2 messages:\n%s", out)
+		}
+		cases = append(cases,
+			tc{prog: "udp_probe", send: "sendto", recv: "recvfrom", v6: true},
+			tc{prog: "udp_probe", send: "sendmmsg", recv: "recvmsg", v6: true},
+			tc{prog: "udp_probe", send: "connect", recv: "recvmmsg", mapped: true},
+			tc{prog: "udp_probe", send: "sendmsg", recv: "recvfrom", mapped: true},
+			tc{prog: "udp_probe", send: "connect", recv: "read"},
+		)
+		for _, send := range []string{"sendto", "sendmsg", "sendmmsg", "connect"} {
+			for _, recv := range []string{"recvfrom", "recvmsg", "recvmmsg"} {
+				cases = append(cases, tc{prog: "udp_probe32", send: send, recv: recv})
+			}
+		}
+		for _, c := range cases {
+			name := c.prog + "/" + c.send + "/" + c.recv
+			fake, real := fake4, echo4
+			args := []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
+			wantFrom := "127.0.0.9 port 53"
+			switch {
+			case c.v6:
+				fake, real = fake6, echo6
+				args = []string{c.send, c.recv, fake.Addr().String(), itoa(fake.Port())}
+				wantFrom = "::1 port 9"
+				name += "/v6"
+			case c.mapped:
+				args = []string{c.send, c.recv, "-mapped", fake.Addr().String(), itoa(fake.Port())}
+				wantFrom = "::ffff:127.0.0.9 port 53"
+				name += "/mapped"
+			}
+			if c.recv == "read" {
+				wantFrom = "none port -1"
+			}
+			t.Run(name, func(t *testing.T) {
+				path := progs().Path(t, c.prog)
+				h := &redirector{fake: fake, real: real}
+				code, out := runTraced(t, h, append([]string{path}, args...)...)
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s", code, out)
 				}
-			}
-			for _, text := range texts {
-				want := "reply from " + wantFrom + ": " + text
-				if !strings.Contains(out, want) {
-					t.Errorf("output lacks %q:\n%s", want, out)
+				texts := []string{"echo:ping"}
+				if c.send == "sendmmsg" {
+					texts = []string{"echo:ping1", "echo:ping2"}
+					if !strings.Contains(out, "send: 2\n") {
+						t.Errorf("sendmmsg did not report 2 messages:\n%s", out)
+					}
 				}
-			}
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if c.send != "connect" && len(h.datagrams) == 0 {
-				t.Errorf("the handler saw no datagram")
-			}
-			for _, d := range h.datagrams {
-				if d.Dst != fake || d.Info.Type != unix.SOCK_DGRAM {
-					t.Errorf("datagram %+v: want destination %s on a datagram socket", d, fake)
+				for _, text := range texts {
+					want := "reply from " + wantFrom + ": " + text
+					if !strings.Contains(out, want) {
+						t.Errorf("output lacks %q:\n%s", want, out)
+					}
 				}
-			}
-		})
-	}
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if c.send != "connect" && len(h.datagrams) == 0 {
+					t.Errorf("the handler saw no datagram")
+				}
+				for _, d := range h.datagrams {
+					if d.Dst != fake || d.Info.Type != unix.SOCK_DGRAM {
+						t.Errorf("datagram %+v: want destination %s on a datagram socket", d, fake)
+					}
+				}
+			})
+		}
+	})
 }
 
 // TestDatagramRefused checks that a refused datagram fails the send with
@@ -224,28 +226,29 @@ func (u *unixRefuser) ConnectUnix(c *tracer.UnixCall) tracer.Result {
 // (path and abstract names) and that its refusal is what the program gets,
 // while other local sockets connect as usual.
 func TestUnixConnectRefused(t *testing.T) {
-	testnet.NeedCommand(t, "python3")
-	dir := t.TempDir()
-	open, closed := filepath.Join(dir, "open"), filepath.Join(dir, "resolver")
-	for _, p := range []string{open, closed} {
-		ln, err := net.Listen("unix", p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Write([]byte("unix-ok"))
-				c.Close()
+	forEachPath(t, func(t *testing.T) {
+		testnet.NeedCommand(t, "python3")
+		dir := t.TempDir()
+		open, closed := filepath.Join(dir, "open"), filepath.Join(dir, "resolver")
+		for _, p := range []string{open, closed} {
+			ln, err := net.Listen("unix", p)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-	}
-	h := &unixRefuser{path: closed}
-	code, out := runTraced(t, h, "python3", "-c", `
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Write([]byte("unix-ok"))
+					c.Close()
+				}
+			}()
+		}
+		h := &unixRefuser{path: closed}
+		code, out := runTraced(t, h, "python3", "-c", `
 import socket, sys
 for p in sys.argv[1:]:
     s = socket.socket(socket.AF_UNIX)
@@ -255,28 +258,29 @@ for p in sys.argv[1:]:
     except OSError as e:
         print(p, "error", e.errno)
 `, open, closed, "@chainrun-abstract-test")
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, out)
-	}
-	for _, want := range []string{open + " unix-ok", closed + " error " + strconv.Itoa(int(unix.ECONNREFUSED))} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
 		}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	// The interpreter may connect to sockets of its own before the script
-	// runs (a machine with nscd: python's start-up asks it for the user):
-	// those pass too, and only the script's three are checked, in order.
-	var ours []string
-	for _, p := range h.seen {
-		if strings.HasPrefix(p, dir) || strings.HasPrefix(p, "@chainrun-") {
-			ours = append(ours, p)
+		for _, want := range []string{open + " unix-ok", closed + " error " + strconv.Itoa(int(unix.ECONNREFUSED))} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
 		}
-	}
-	if len(ours) != 3 || ours[0] != open || ours[1] != closed || ours[2] != "@chainrun-abstract-test" {
-		t.Errorf("handler saw %q", h.seen)
-	}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		// The interpreter may connect to sockets of its own before the script
+		// runs (a machine with nscd: python's start-up asks it for the user):
+		// those pass too, and only the script's three are checked, in order.
+		var ours []string
+		for _, p := range h.seen {
+			if strings.HasPrefix(p, dir) || strings.HasPrefix(p, "@chainrun-") {
+				ours = append(ours, p)
+			}
+		}
+		if len(ours) != 3 || ours[0] != open || ours[1] != closed || ours[2] != "@chainrun-abstract-test" {
+			t.Errorf("handler saw %q", h.seen)
+		}
+	})
 }
 
 // TestFastOpen checks that sendto and sendmsg with MSG_FASTOPEN on a fresh
@@ -410,17 +414,19 @@ print("io_uring_setup", r, ctypes.get_errno())
 // decided on the tracer thread; when the program is killed meanwhile, the
 // handler learns it from Call.ProcessFd and the run ends at once.
 func TestInlineConnectSeesDeath(t *testing.T) {
-	var sawDeath bool
-	h := &recorder{answer: func(c *tracer.Call) tracer.Result {
-		time.AfterFunc(200*time.Millisecond, func() { unix.Kill(c.Pid, unix.SIGKILL) })
-		fds := []unix.PollFd{{Fd: int32(c.ProcessFd), Events: unix.POLLIN}}
-		n, _ := unix.Poll(fds, 10_000)
-		sawDeath = n == 1
-		return tracer.Fail(unix.ECONNABORTED)
-	}}
-	start := time.Now()
-	code, out := runTraced(t, h, progs().Path(t, "connect_block"), "127.0.0.9", "9")
-	if code != 128+9 || !sawDeath || time.Since(start) > 5*time.Second {
-		t.Fatalf("exit %d after %v, death seen %v:\n%s", code, time.Since(start), sawDeath, out)
-	}
+	forEachPath(t, func(t *testing.T) {
+		var sawDeath bool
+		h := &recorder{answer: func(c *tracer.Call) tracer.Result {
+			time.AfterFunc(200*time.Millisecond, func() { unix.Kill(c.Pid, unix.SIGKILL) })
+			fds := []unix.PollFd{{Fd: int32(c.ProcessFd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(fds, 10_000)
+			sawDeath = n == 1
+			return tracer.Fail(unix.ECONNABORTED)
+		}}
+		start := time.Now()
+		code, out := runTraced(t, h, progs().Path(t, "connect_block"), "127.0.0.9", "9")
+		if code != 128+9 || !sawDeath || time.Since(start) > 5*time.Second {
+			t.Fatalf("exit %d after %v, death seen %v:\n%s", code, time.Since(start), sawDeath, out)
+		}
+	})
 }

@@ -10,4 +10,4 @@ const haveFastStub = false
 var stubCode []byte
 
 // stubImage is not available on this architecture.
-func stubImage(filter []unix.SockFilter, syncFd int) []byte { return nil }
+func stubImage(listenerFilter, traceFilter []unix.SockFilter, syncFd int) []byte { return nil }

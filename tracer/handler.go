@@ -65,6 +65,10 @@ type Call struct {
 	ProcessFd int
 	// Start is when the thread stopped.
 	Start time.Time
+	// Notified is true when the call came through the filter's listener
+	// (seccomp user notification), false when it stopped the thread for
+	// ptrace.
+	Notified bool
 }
 
 // Program is the name of the calling process, for logs.

@@ -125,44 +125,62 @@ func envValue(env []string, key string) (string, bool) {
 	return val, found
 }
 
-// goAheadPipe makes the pipe the stub waits on: its read end, inherited by
-// the stub at the number the kernel gave it (so no descriptor the user
-// passed to chainrun is clobbered), and the write end, close-on-exec.
-func goAheadPipe() (readEnd int, goAhead *os.File, err error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], 0); err != nil {
-		return -1, nil, fmt.Errorf("pipe: %w", err)
+// stubSocket makes the socket the stub and chainrun share: the stub's end,
+// inherited at the number the kernel gave it (so no descriptor the user
+// passed to chainrun is clobbered), and chainrun's, close-on-exec. The stub
+// writes its listener's descriptor number on it (a little-endian int32,
+// -1 for none) and then waits for one byte, the go-ahead.
+func stubSocket() (stubEnd, sync int, err error) {
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("socketpair: %w", err)
 	}
 	unix.CloseOnExec(p[1])
-	return p[0], os.NewFile(uintptr(p[1]), "stub-go-ahead"), nil
+	return p[0], p[1], nil
+}
+
+// stubFilters are the two filters a stub carries: the one that hands
+// connects to a listener, and the one it loads where the kernel refuses a
+// listener (every trap stops the tracee).
+func stubFilters() (listener, trace []unix.SockFilter, err error) {
+	if listener, err = syscalls.Filter(syscalls.NotifyRules()); err != nil {
+		return nil, nil, fmt.Errorf("building the seccomp filter: %w", err)
+	}
+	if trace, err = syscalls.Filter(syscalls.Rules()); err != nil {
+		return nil, nil, fmt.Errorf("building the seccomp filter: %w", err)
+	}
+	return listener, trace, nil
 }
 
 // spawnFast starts the command through the stub in machine code, from an
 // in-memory file: no second Go runtime, and the command's environment is
 // passed on untouched.
-func spawnFast(argv, env []string) (int, *os.File, error) {
+func spawnFast(argv, env []string, ptraceOnly bool) (int, int, error) {
 	path, cmdArgv, err := resolveCommand(argv, env)
 	if err != nil {
-		return 0, nil, err
+		return 0, -1, err
 	}
-	prog, err := syscalls.Filter(syscalls.Rules())
+	listener, trace, err := stubFilters()
 	if err != nil {
-		return 0, nil, fmt.Errorf("building the seccomp filter: %w", err)
+		return 0, -1, err
 	}
-	readEnd, goAhead, err := goAheadPipe()
+	if ptraceOnly {
+		listener = nil // the kernel refuses an empty filter: the stub loads trace
+	}
+	stubEnd, sync, err := stubSocket()
 	if err != nil {
-		return 0, nil, err
+		return 0, -1, err
 	}
-	defer unix.Close(readEnd)
+	defer unix.Close(stubEnd)
 	mfd, err := unix.MemfdCreate("chainrun-stub", unix.MFD_CLOEXEC)
 	if err != nil {
-		goAhead.Close()
-		return 0, nil, fmt.Errorf("memfd_create: %w", err)
+		unix.Close(sync)
+		return 0, -1, fmt.Errorf("memfd_create: %w", err)
 	}
 	defer unix.Close(mfd)
-	if _, err := unix.Write(mfd, stubImage(prog, readEnd)); err != nil {
-		goAhead.Close()
-		return 0, nil, fmt.Errorf("writing the stub: %w", err)
+	if _, err := unix.Write(mfd, stubImage(listener, trace, stubEnd)); err != nil {
+		unix.Close(sync)
+		return 0, -1, fmt.Errorf("writing the stub: %w", err)
 	}
 	// The child execs the memfd through its own descriptor table: the
 	// kernel opens it before MFD_CLOEXEC closes it.
@@ -172,8 +190,8 @@ func spawnFast(argv, env []string) (int, *os.File, error) {
 		Files: []uintptr{0, 1, 2},
 	})
 	if err != nil {
-		goAhead.Close()
-		return 0, nil, fmt.Errorf("starting the stub: %w", err)
+		unix.Close(sync)
+		return 0, -1, fmt.Errorf("starting the stub: %w", err)
 	}
-	return pid, goAhead, nil
+	return pid, sync, nil
 }

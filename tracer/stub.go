@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,8 +17,13 @@ import (
 )
 
 // stubEnv marks a process as the tracer's stub; its value is the number of
-// the descriptor on which the stub waits for the tracer's go-ahead.
+// the socket it shares with the tracer: it reports its listener there and
+// waits for the go-ahead.
 const stubEnv = "CHAINRUN_STUB_FD"
+
+// stubNoListener, after the number in stubEnv, tells the stub to load the
+// filter without a listener (Tracer.PtraceOnly).
+const stubNoListener = ",ptrace"
 
 // Exit statuses of the stub, after the env(1) convention.
 const (
@@ -39,11 +45,14 @@ func init() {
 // main must call StubMain first thing when it is.
 func IsStub() bool { return os.Getenv(stubEnv) != "" }
 
-// StubMain is the stub: it finds the command, installs the seccomp filter,
-// waits until the tracer has seized it, and execs the command. It never
+// StubMain is the stub: it finds the command, installs the seccomp filter
+// (with a listener where the kernel allows one, and reports the
+// listener's number), waits until the tracer has seized it, and execs the
+// command. It never
 // returns. Its arguments are the command line.
 func StubMain() {
-	syncFd, err := strconv.Atoi(os.Getenv(stubEnv))
+	val, noListener := strings.CutSuffix(os.Getenv(stubEnv), stubNoListener)
+	syncFd, err := strconv.Atoi(val)
 	if err != nil || len(os.Args) < 2 {
 		stubDie(ExitFailure, "internal error: bad stub invocation")
 	}
@@ -62,12 +71,26 @@ func StubMain() {
 		}
 		stubDie(code, "%s: %s", argv[0], msg)
 	}
-	prog, err := syscalls.Filter(syscalls.Rules())
-	if err == nil {
-		err = syscalls.InstallFilter(prog)
-	}
+	listenerProg, traceProg, err := stubFilters()
 	if err != nil {
 		stubDie(ExitFailure, "cannot install the seccomp filter: %v", err)
+	}
+	listener, err := -1, errors.New("no listener asked for")
+	if !noListener {
+		listener, err = syscalls.InstallListenerFilter(listenerProg)
+	}
+	if err != nil {
+		// No listener here (an old kernel, or a filter that has one
+		// already): every trap stops for the tracer.
+		listener = -1
+		if err := syscalls.InstallFilter(traceProg); err != nil {
+			stubDie(ExitFailure, "cannot install the seccomp filter: %v", err)
+		}
+	}
+	var report [4]byte
+	binary.LittleEndian.PutUint32(report[:], uint32(int32(listener)))
+	if n, _ := unix.Write(syncFd, report[:]); n != len(report) {
+		os.Exit(ExitFailure) // the tracer is gone: never run untraced
 	}
 	var go1 [1]byte
 	if n, _ := unix.Read(syncFd, go1[:]); n != 1 {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +31,10 @@ type Tracer struct {
 	// GoStub makes the tracer re-run Self as the stub (its StubMain) even
 	// where a stub in machine code exists (amd64); arm64 always does.
 	GoStub bool
+	// PtraceOnly stops every trapped call for the tracer thread, as on a
+	// kernel without seccomp user notification (Linux < 5.19), instead of
+	// handing connects to the filter's listener.
+	PtraceOnly bool
 }
 
 // Run starts argv (looked up in PATH by the stub) with environment env under
@@ -58,10 +61,9 @@ func (t *Tracer) Run(ctx context.Context, argv []string, env []string) (int, err
 		l := &loop{
 			t:        t,
 			threads:  map[int]*thread{},
-			procs:    map[int]*process{},
+			tasks:    newTasks(),
 			results:  make(chan result, 64),
 			exitCode: -1,
-			watched:  map[int]map[int]bool{},
 		}
 		code, err := l.run(ctx, argv, env)
 		done <- outcome{code, err}
@@ -77,11 +79,6 @@ type thread struct {
 	exit    *exitFixup // a receive followed to its exit
 }
 
-// process owns the pidfd of one traced thread group.
-type process struct {
-	pidfd int
-}
-
 // pendingCall is a connect being decided in its own goroutine.
 type pendingCall struct {
 	seq    uint64
@@ -89,6 +86,7 @@ type pendingCall struct {
 	cancel context.CancelFunc
 	tgid   int
 	fd     int
+	pidfd  int // acquired from tasks, released with the result
 }
 
 type result struct {
@@ -104,17 +102,18 @@ type waitEvent struct {
 }
 
 type loop struct {
-	t        *Tracer
-	threads  map[int]*thread
-	procs    map[int]*process
+	t       *Tracer
+	threads map[int]*thread
+	// tasks is shared with the notifier: processes, pidfds, and the
+	// sockets chainrun redirected (DNS), whose receives are followed to
+	// their exit.
+	tasks    *tasks
+	notifier *notifier // nil: every trap stops the tracee
 	results  chan result
 	seq      uint64
 	pending  int // connects being negotiated in goroutines
 	mainPid  int
 	exitCode int
-	// watched holds, per process, the descriptors of sockets chainrun
-	// redirected (DNS): their receives are followed to their exit.
-	watched map[int]map[int]bool
 }
 
 func (l *loop) logf(format string, args ...any) {
@@ -142,7 +141,7 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 		go signal.Stop(sigs)
 	}()
 
-	pid, goAhead, err := l.spawn(argv, env)
+	pid, sync, err := l.spawn(argv, env)
 	var cerr *commandError
 	if errors.As(err, &cerr) {
 		// What a shell would say, and its status (the Go stub does
@@ -154,25 +153,42 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 		return ExitFailure, err
 	}
 	l.mainPid = pid
-	l.threads[pid] = &thread{tgid: pid}
-	if err := syscalls.Seize(pid); err != nil {
+	l.addThread(pid, &thread{tgid: pid})
+	// The stub reports its filter before chainrun seizes it: seized
+	// earlier, it could stop at the end of its own exec while chainrun
+	// waits for the report.
+	listenerNum, err := readListenerNumber(sync)
+	if err != nil {
+		// The stub is gone (it said why) or stuck: its status is the
+		// run's. It was never seized; the loop below reaps it.
 		unix.Kill(pid, unix.SIGKILL)
-		goAhead.Close()
-		var ws unix.WaitStatus
-		unix.Wait4(pid, &ws, 0, nil)
-		return ExitFailure, fmt.Errorf("ptrace(PTRACE_SEIZE, %d): %w (is ptrace allowed here?)", pid, err)
+		unix.Close(sync)
+	} else {
+		if err := syscalls.Seize(pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			unix.Close(sync)
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			return ExitFailure, fmt.Errorf("ptrace(PTRACE_SEIZE, %d): %w (is ptrace allowed here?)", pid, err)
+		}
+		if err := l.startNotifier(ctx, pid, listenerNum); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			unix.Close(sync)
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			return ExitFailure, err
+		}
+		defer l.stopNotifier()
+		if _, err := unix.Write(sync, []byte{1}); err != nil {
+			unix.Kill(pid, unix.SIGKILL) // cannot happen while it waits
+		}
+		unix.Close(sync)
 	}
 
 	// Signals are forwarded from a goroutine of their own: kill(2) needs
 	// no ptrace, and the tracer thread may be blocked in wait4.
 	<-notified
 	go l.forwardSignals(ctx, sigs)
-
-	if _, err := goAhead.Write([]byte{1}); err != nil {
-		goAhead.Close()
-		return ExitFailure, fmt.Errorf("starting the command: %w", err)
-	}
-	goAhead.Close()
 
 	// While no connect is being negotiated, this thread waits for the
 	// tracees in wait4: a stop wakes it directly. While one is, it waits
@@ -226,40 +242,44 @@ const (
 
 // finishRun closes what the run holds and returns the command's status.
 func (l *loop) finishRun() (int, error) {
-	for _, p := range l.procs {
-		unix.Close(p.pidfd)
-	}
+	l.stopNotifier()
+	l.tasks.closeAll()
 	if l.exitCode < 0 {
 		return ExitFailure, errors.New("lost track of the command")
 	}
 	return l.exitCode, nil
 }
 
-// spawn starts the stub, which waits for one byte on its pipe before it
-// execs the command.
-func (l *loop) spawn(argv, env []string) (int, *os.File, error) {
+// spawn starts the stub. It returns chainrun's end of the socket the two
+// share: the stub writes its listener's number there, then waits for one
+// byte before it execs the command.
+func (l *loop) spawn(argv, env []string) (int, int, error) {
 	if haveFastStub && !l.t.GoStub {
-		return spawnFast(argv, env)
+		return spawnFast(argv, env, l.t.PtraceOnly)
 	}
 	self := l.t.Self
 	if self == "" {
 		self = "/proc/self/exe"
 	}
-	readEnd, goAhead, err := goAheadPipe()
+	stubEnd, sync, err := stubSocket()
 	if err != nil {
-		return 0, nil, err
+		return 0, -1, err
 	}
-	defer unix.Close(readEnd)
-	stubEnvv := append(append([]string{}, env...), stubEnv+"="+strconv.Itoa(readEnd))
+	defer unix.Close(stubEnd)
+	stubVal := strconv.Itoa(stubEnd)
+	if l.t.PtraceOnly {
+		stubVal += stubNoListener
+	}
+	stubEnvv := append(append([]string{}, env...), stubEnv+"="+stubVal)
 	pid, err := syscall.ForkExec(self, append([]string{"chainrun"}, argv...), &syscall.ProcAttr{
 		Env:   stubEnvv,
 		Files: []uintptr{0, 1, 2},
 	})
 	if err != nil {
-		goAhead.Close()
-		return 0, nil, fmt.Errorf("starting the stub %s: %w", self, err)
+		unix.Close(sync)
+		return 0, -1, fmt.Errorf("starting the stub %s: %w", self, err)
 	}
-	return pid, goAhead, nil
+	return pid, sync, nil
 }
 
 // wait returns the next wait status of any tracee, or done when none is
@@ -290,7 +310,7 @@ func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
 	th := l.threads[tid]
 	if th == nil { // a new task can stop before its parent's clone event
 		th = &thread{}
-		l.threads[tid] = th
+		l.addThread(tid, th)
 	}
 	sig := ws.StopSignal()
 	event := int(ws) >> 16
@@ -303,16 +323,7 @@ func (l *loop) onEvent(ctx context.Context, ev waitEvent) {
 		l.onSeccomp(ctx, tid, th)
 	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
 		if msg, err := syscalls.EventMsg(tid); err == nil {
-			child := int(msg)
-			ct := l.threads[child]
-			if ct == nil {
-				ct = &thread{}
-				l.threads[child] = ct
-			}
-			if event != unix.PTRACE_EVENT_CLONE {
-				ct.tgid = child // fork and vfork make a new process
-				l.inheritWatched(tid, th, child)
-			}
+			l.onNewTask(tid, th, int(msg), event != unix.PTRACE_EVENT_CLONE)
 		}
 		l.resume(tid, 0)
 	case unix.PTRACE_EVENT_EXEC:
@@ -368,26 +379,71 @@ func (l *loop) onExit(tid int, ws unix.WaitStatus) {
 		} else {
 			l.exitCode = 128 + int(ws.Signal())
 		}
-		if n := len(l.procs) - 1; n > 0 {
+		if len(l.threads) > 1 {
 			l.logf("command exited; still tracing its background processes")
 		}
 	}
-	if th := l.threads[tid]; th != nil {
+	th := l.threads[tid]
+	if th != nil {
 		l.dropThread(tid, th)
 	}
-	delete(l.watched, tid)
-	if p := l.procs[tid]; p != nil {
+	if th == nil || th.tgid == tid {
 		// A leader's exit is reported after all its threads are gone.
-		unix.Close(p.pidfd)
-		delete(l.procs, tid)
+		l.tasks.processExited(tid)
 	}
+}
+
+// addThread starts following thread tid.
+func (l *loop) addThread(tid int, th *thread) {
+	l.threads[tid] = th
+	if th.tgid != 0 {
+		l.tasks.setThread(tid, th.tgid)
+	}
+	l.tasks.threads.Store(int32(len(l.threads)))
 }
 
 func (l *loop) dropThread(tid int, th *thread) {
 	if th.pending != nil {
 		th.pending.cancel()
+		th.pending = nil
 	}
 	delete(l.threads, tid)
+	l.tasks.forgetThread(tid)
+	if l.notifier != nil {
+		l.notifier.threadGone(tid)
+	}
+	l.tasks.threads.Store(int32(len(l.threads)))
+}
+
+// onNewTask records task child, which thread tid (of th) has just created:
+// a new process for a fork or vfork; for a clone, a new process when the
+// child leads a thread group of its own (pidfd_open accepts only a
+// leader: the pidfd is kept), otherwise a thread of tid's process.
+func (l *loop) onNewTask(tid int, th *thread, child int, forked bool) {
+	ct := l.threads[child]
+	if ct == nil {
+		ct = &thread{}
+		l.addThread(child, ct)
+	}
+	parent, perr := l.tgidOf(tid, th)
+	if !forked {
+		fd, err := syscalls.PidfdOpen(child)
+		if err == nil {
+			l.tasks.addProcess(child, fd)
+			forked = true
+		} else if perr == nil {
+			ct.tgid = parent
+			l.tasks.setThread(child, parent)
+			return
+		}
+	}
+	if forked {
+		ct.tgid = child
+		l.tasks.setThread(child, child)
+		if perr == nil {
+			l.tasks.inheritWatched(parent, child)
+		}
+	}
 }
 
 // tgidOf returns the process a thread belongs to.
@@ -395,34 +451,12 @@ func (l *loop) tgidOf(tid int, th *thread) (int, error) {
 	if th.tgid != 0 {
 		return th.tgid, nil
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	tgid, err := l.tasks.tgidOf(tid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
-			tgid, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				return 0, err
-			}
-			th.tgid = tgid
-			return tgid, nil
-		}
-	}
-	return 0, fmt.Errorf("no Tgid in /proc/%d/status", tid)
-}
-
-// pidfd returns the cached pidfd of process tgid.
-func (l *loop) pidfd(tgid int) (int, error) {
-	if p := l.procs[tgid]; p != nil {
-		return p.pidfd, nil
-	}
-	fd, err := syscalls.PidfdOpen(tgid)
-	if err != nil {
-		return -1, err
-	}
-	l.procs[tgid] = &process{pidfd: fd}
-	return fd, nil
+	th.tgid = tgid
+	return tgid, nil
 }
 
 // onSeccomp handles a thread stopped by the filter. Everything that needs
@@ -474,28 +508,33 @@ func (l *loop) onConnect(ctx context.Context, tid int, th *thread, trap syscalls
 		l.resume(tid, 0) // other families, or a malformed address
 		return
 	}
-	tgid, sock, err := l.socketOf(tid, th, fd)
+	tgid, sock, pidfd, err := l.socketOf(tid, th, fd)
 	if err != nil {
 		l.resume(tid, 0) // not an open descriptor: the kernel says EBADF
 		return
 	}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: sa.Dest(), Socket: sock, Start: start, ProcessFd: l.procs[tgid].pidfd}
-	info, err := syscalls.InspectSocket(sock)
-	if err != nil || info.Domain != int(sa.Family) || !info.Fresh {
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Dst: sa.Dest(), Socket: sock, Start: start, ProcessFd: pidfd}
+	res, step := prepareConnect(l.t.Handler, call, sa.Family)
+	switch step {
+	case stepKernel:
 		// Not a socket (ENOTSOCK), a family mismatch, or a socket that is
 		// connected, connecting or listening: the kernel gives its answer
 		// (EISCONN, EALREADY, EAFNOSUPPORT, …).
-		unix.Close(sock)
+		l.callDone(call)
 		l.resume(tid, 0)
-		return
-	}
-	call.Info = info
-	if res, ok := l.t.Handler.Route(call); ok {
-		unix.Close(sock)
+	case stepDecided:
+		l.callDone(call)
 		l.finish(tid, tgid, fd, regs, res)
-		return
+	default:
+		l.negotiate(ctx, th, call, regs, nil)
 	}
-	l.negotiate(ctx, th, call, regs, nil)
+}
+
+// callDone closes a call's duplicate of the program's socket and gives
+// back its pidfd.
+func (l *loop) callDone(c *Call) {
+	unix.Close(c.Socket)
+	l.tasks.release(c.Pid, c.ProcessFd)
 }
 
 // negotiate has the Handler's Connect decide call in a goroutine while the
@@ -513,7 +552,7 @@ func (l *loop) negotiate(ctx context.Context, th *thread, call *Call, regs *sysc
 		if fastOpen != nil {
 			res = sendConnected(call.Socket, res, fastOpen)
 		}
-		unix.Close(call.Socket)
+		l.callDone(call)
 		l.finish(call.Tid, call.Pid, call.Fd, regs, res)
 		return
 	}
@@ -557,31 +596,33 @@ func (l *loop) onPolicy(tid int, th *thread, trap syscalls.Trap, regs *syscalls.
 }
 
 // socketOf duplicates descriptor fd of thread tid's process into chainrun
-// (pidfd_getfd). The caller owns the duplicate.
-func (l *loop) socketOf(tid int, th *thread, fd int) (tgid, sock int, err error) {
+// (pidfd_getfd). The caller owns the duplicate, and the process's pidfd
+// until it calls tasks.release.
+func (l *loop) socketOf(tid int, th *thread, fd int) (tgid, sock, pidfd int, err error) {
 	tgid, err = l.tgidOf(tid, th)
 	if err != nil {
-		return 0, -1, err // the thread is going away
+		return 0, -1, -1, err // the thread is going away
 	}
-	pidfd, err := l.pidfd(tgid)
+	pidfd, err = l.tasks.acquire(tgid)
 	if err != nil {
-		return 0, -1, err
+		return 0, -1, -1, err
 	}
 	sock, err = syscalls.GetFd(pidfd, fd)
 	if err != nil {
-		return 0, -1, err
+		l.tasks.release(tgid, pidfd)
+		return 0, -1, -1, err
 	}
-	return tgid, sock, nil
+	return tgid, sock, pidfd, nil
 }
 
 // connect runs the Handler's Connect in its own goroutine and sends the
 // verdict to the tracer thread.
 func (l *loop) connect(ctx context.Context, c *Call, seq uint64, fastOpen []byte) {
-	defer unix.Close(c.Socket)
 	res := l.t.Handler.Connect(ctx, c)
 	if fastOpen != nil {
 		res = sendConnected(c.Socket, res, fastOpen)
 	}
+	l.callDone(c)
 	l.results <- result{tid: c.Tid, seq: seq, res: res}
 }
 
@@ -589,7 +630,7 @@ func (l *loop) connect(ctx context.Context, c *Call, seq uint64, fastOpen []byte
 // descriptor fd of process tgid, and resumes it.
 func (l *loop) finish(tid, tgid, fd int, regs *syscalls.Regs, res Result) {
 	if res.watch {
-		l.watch(tgid, fd)
+		l.tasks.watch(tgid, fd)
 	}
 	if ret, ok := res.Emulated(); ok {
 		if err := syscalls.SkipSyscall(tid, regs, ret); err != nil {

@@ -77,10 +77,27 @@ func (r *recorder) recorded() []tracer.Call {
 }
 
 // runTraced runs argv under a tracer with handler h, with a time bound,
-// and returns its exit status and combined output.
+// and returns its exit status and combined output. Under a subtest of
+// forEachPath named ptrace, the tracer has PtraceOnly set.
 func runTraced(t *testing.T, h tracer.Handler, argv ...string) (int, string) {
 	t.Helper()
-	return runTracedWith(t, &tracer.Tracer{Handler: h, Logf: t.Logf}, argv...)
+	return runTracedWith(t, &tracer.Tracer{Handler: h, Logf: t.Logf, PtraceOnly: ptracePath(t)}, argv...)
+}
+
+// forEachPath runs f once for each way a connect reaches the tracer: handed
+// to the filter's listener (subtest "notify") and stopped for the tracer
+// thread as on kernels without a listener (subtest "ptrace", which
+// runTraced sees in the test's name).
+func forEachPath(t *testing.T, f func(t *testing.T)) {
+	for _, path := range []string{"notify", "ptrace"} {
+		t.Run(path, f)
+	}
+}
+
+// ptracePath reports whether t runs under forEachPath's ptrace subtest.
+func ptracePath(t *testing.T) bool {
+	name := t.Name()
+	return strings.Contains(name, "/ptrace/") || strings.HasSuffix(name, "/ptrace")
 }
 
 // runTracedWith is runTraced with a Tracer of the caller's.
@@ -130,72 +147,79 @@ func progs() *testnet.Programs { return testnet.SharedPrograms() }
 // handler with the right destination and socket facts, and that the errno
 // the handler picks is what the program sees.
 func TestTrappedConnects(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan struct{}, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	forEachPath(t, func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan struct{}, 16)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+				accepted <- struct{}{}
 			}
-			c.Close()
-			accepted <- struct{}{}
+		}()
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		dst := netip.MustParseAddrPort("127.0.0.1:" + port)
+		cases := []struct {
+			name        string
+			prog        string
+			args        []string
+			trap        syscalls.Trap
+			domain      int
+			nonBlocking bool
+		}{
+			{"blocking", "connect_block", []string{"127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET, false},
+			{"v4-mapped on an IPv6 socket", "connect_block", []string{"-6mapped", "127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET6, false},
+			{"non-blocking", "connect_nonblock", []string{"127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET, true},
+			{"int 0x80 connect", "connect_int80", []string{"connect", "127.0.0.1", port}, syscalls.TrapConnectCompat, unix.AF_INET, false},
+			{"int 0x80 socketcall", "connect_int80", []string{"socketcall", "127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
+			{"x32 connect", "connect_int80", []string{"x32", "127.0.0.1", port}, syscalls.TrapConnectX32, unix.AF_INET, false},
+			{"32-bit program", "connect32", []string{"127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
 		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	dst := netip.MustParseAddrPort("127.0.0.1:" + port)
-	cases := []struct {
-		name        string
-		prog        string
-		args        []string
-		trap        syscalls.Trap
-		domain      int
-		nonBlocking bool
-	}{
-		{"blocking", "connect_block", []string{"127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET, false},
-		{"v4-mapped on an IPv6 socket", "connect_block", []string{"-6mapped", "127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET6, false},
-		{"non-blocking", "connect_nonblock", []string{"127.0.0.1", port}, syscalls.TrapConnect, unix.AF_INET, true},
-		{"int 0x80 connect", "connect_int80", []string{"connect", "127.0.0.1", port}, syscalls.TrapConnectCompat, unix.AF_INET, false},
-		{"int 0x80 socketcall", "connect_int80", []string{"socketcall", "127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
-		{"x32 connect", "connect_int80", []string{"x32", "127.0.0.1", port}, syscalls.TrapConnectX32, unix.AF_INET, false},
-		{"32-bit program", "connect32", []string{"127.0.0.1", port}, syscalls.TrapSocketcallConnect, unix.AF_INET, false},
-	}
-	for _, c := range cases {
-		for _, inline := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/inline=%v", c.name, inline), func(t *testing.T) {
-				h := &recorder{inline: inline, answer: func(*tracer.Call) tracer.Result { return tracer.Fail(unix.EHOSTUNREACH) }}
-				argv := append([]string{progs().Path(t, c.prog)}, c.args...)
-				code, out := runTraced(t, h, argv...)
-				if code != 3 || !strings.Contains(out, "connect: EHOSTUNREACH") {
-					t.Fatalf("exit %d, output %q; want exit 3 and connect: EHOSTUNREACH", code, out)
-				}
-				calls := h.recorded()
-				if len(calls) != 1 {
-					t.Fatalf("%d calls reached the handler, want 1: %+v", len(calls), calls)
-				}
-				got := calls[0]
-				if c.name == "32-bit program" && got.Trap == syscalls.TrapConnectCompat {
-					got.Trap = c.trap // a newer i386 libc calls connect directly
-				}
-				if got.Dst != dst || got.Trap != c.trap || got.Info.Domain != c.domain || got.Info.NonBlocking != c.nonBlocking {
-					t.Errorf("call = dst %v trap %v domain %d nonblocking %v; want %v %v %d %v",
-						got.Dst, got.Trap, got.Info.Domain, got.Info.NonBlocking, dst, c.trap, c.domain, c.nonBlocking)
-				}
-				if got.Info.Type != unix.SOCK_STREAM || got.Pid <= 0 || got.Tid != got.Pid {
-					t.Errorf("call = type %d pid %d tid %d", got.Info.Type, got.Pid, got.Tid)
-				}
-				select {
-				case <-accepted:
-					t.Fatal("the refused connect reached the listener")
-				default:
-				}
-			})
+		for _, c := range cases {
+			for _, inline := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/inline=%v", c.name, inline), func(t *testing.T) {
+					h := &recorder{inline: inline, answer: func(*tracer.Call) tracer.Result { return tracer.Fail(unix.EHOSTUNREACH) }}
+					argv := append([]string{progs().Path(t, c.prog)}, c.args...)
+					code, out := runTraced(t, h, argv...)
+					if code != 3 || !strings.Contains(out, "connect: EHOSTUNREACH") {
+						t.Fatalf("exit %d, output %q; want exit 3 and connect: EHOSTUNREACH", code, out)
+					}
+					calls := h.recorded()
+					if len(calls) != 1 {
+						t.Fatalf("%d calls reached the handler, want 1: %+v", len(calls), calls)
+					}
+					got := calls[0]
+					if c.name == "32-bit program" && got.Trap == syscalls.TrapConnectCompat {
+						got.Trap = c.trap // a newer i386 libc calls connect directly
+					}
+					if got.Dst != dst || got.Trap != c.trap || got.Info.Domain != c.domain || got.Info.NonBlocking != c.nonBlocking {
+						t.Errorf("call = dst %v trap %v domain %d nonblocking %v; want %v %v %d %v",
+							got.Dst, got.Trap, got.Info.Domain, got.Info.NonBlocking, dst, c.trap, c.domain, c.nonBlocking)
+					}
+					if got.Info.Type != unix.SOCK_STREAM || got.Pid <= 0 || got.Tid != got.Pid {
+						t.Errorf("call = type %d pid %d tid %d", got.Info.Type, got.Pid, got.Tid)
+					}
+					// The native connect goes to the listener; the other
+					// ABIs, and everything under PtraceOnly, stop.
+					if want := got.Trap == syscalls.TrapConnect && !ptracePath(t); got.Notified != want {
+						t.Errorf("call notified = %v, want %v", got.Notified, want)
+					}
+					select {
+					case <-accepted:
+						t.Fatal("the refused connect reached the listener")
+					default:
+					}
+				})
+			}
 		}
-	}
+	})
 }
 
 // connectItself is a handler that performs the connect on the program's
@@ -226,38 +250,40 @@ func connectItself(to netip.AddrPort) func(c *tracer.Call) tracer.Result {
 // program's socket itself, the program sees the result it would see from the
 // kernel and then uses the connected socket; a second connect gets EISCONN.
 func TestEmulatedConnect(t *testing.T) {
-	target := page(t)
-	// The program asks for a port where nobody listens: only the
-	// handler's connect can make it reach the page.
-	nowhere := []string{"127.0.0.1", "1"}
-	cases := []struct {
-		name string
-		argv []string
-		want []string
-	}{
-		{"blocking", append([]string{"connect_block", "-twice"}, nowhere...), []string{"connect: 0", "second connect: EISCONN"}},
-		{"non-blocking", append([]string{"connect_nonblock"}, nowhere...), []string{"connect: EINPROGRESS", "so_error: 0", "connect: EISCONN"}},
-		{"v4-mapped", append([]string{"connect_block", "-6mapped"}, nowhere...), []string{"connect: 0"}},
-		{"static Go", []string{"gohttpget", "http://127.0.0.1:1/"}, nil},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := &recorder{answer: connectItself(target)}
-			argv := append([]string{progs().Path(t, c.argv[0])}, c.argv[1:]...)
-			code, out := runTraced(t, h, argv...)
-			if code != 0 || !strings.Contains(out, pageText) {
-				t.Fatalf("exit %d, output %q; want the page", code, out)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
+	forEachPath(t, func(t *testing.T) {
+		target := page(t)
+		// The program asks for a port where nobody listens: only the
+		// handler's connect can make it reach the page.
+		nowhere := []string{"127.0.0.1", "1"}
+		cases := []struct {
+			name string
+			argv []string
+			want []string
+		}{
+			{"blocking", append([]string{"connect_block", "-twice"}, nowhere...), []string{"connect: 0", "second connect: EISCONN"}},
+			{"non-blocking", append([]string{"connect_nonblock"}, nowhere...), []string{"connect: EINPROGRESS", "so_error: 0", "connect: EISCONN"}},
+			{"v4-mapped", append([]string{"connect_block", "-6mapped"}, nowhere...), []string{"connect: 0"}},
+			{"static Go", []string{"gohttpget", "http://127.0.0.1:1/"}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				h := &recorder{answer: connectItself(target)}
+				argv := append([]string{progs().Path(t, c.argv[0])}, c.argv[1:]...)
+				code, out := runTraced(t, h, argv...)
+				if code != 0 || !strings.Contains(out, pageText) {
+					t.Fatalf("exit %d, output %q; want the page", code, out)
 				}
-			}
-			if n := len(h.recorded()); n != 1 {
-				t.Errorf("%d calls reached the handler, want 1 (a connected socket must go to the kernel)", n)
-			}
-		})
-	}
+				for _, w := range c.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("output lacks %q:\n%s", w, out)
+					}
+				}
+				if n := len(h.recorded()); n != 1 {
+					t.Errorf("%d calls reached the handler, want 1 (a connected socket must go to the kernel)", n)
+				}
+			})
+		}
+	})
 }
 
 // TestUnixConnectNotTrapped: AF_UNIX connects never reach the handler.
@@ -290,37 +316,39 @@ func TestUnixConnectNotTrapped(t *testing.T) {
 // all of them in the handler at the same time — the ptrace loop never waits
 // for one connect to be decided before taking the next.
 func TestConcurrentConnects(t *testing.T) {
-	target := page(t)
-	const n = 50
-	var mu sync.Mutex
-	arrived := 0
-	all := make(chan struct{})
-	h := &recorder{answer: func(c *tracer.Call) tracer.Result {
-		mu.Lock()
-		arrived++
-		if arrived == n {
-			close(all)
+	forEachPath(t, func(t *testing.T) {
+		target := page(t)
+		const n = 50
+		var mu sync.Mutex
+		arrived := 0
+		all := make(chan struct{})
+		h := &recorder{answer: func(c *tracer.Call) tracer.Result {
+			mu.Lock()
+			arrived++
+			if arrived == n {
+				close(all)
+			}
+			mu.Unlock()
+			select {
+			case <-all:
+				return tracer.Allow()
+			case <-time.After(20 * time.Second):
+				return tracer.Fail(unix.ETIMEDOUT)
+			}
+		}}
+		code, out := runTraced(t, h, progs().Path(t, "goparallel"), target.String(), strconv.Itoa(n))
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("ok %d/%d", n, n)) {
+			t.Fatalf("exit %d, output %q: the %d connects were not all pending at once", code, out, n)
 		}
-		mu.Unlock()
-		select {
-		case <-all:
-			return tracer.Allow()
-		case <-time.After(20 * time.Second):
-			return tracer.Fail(unix.ETIMEDOUT)
+		calls := h.recorded()
+		tids := map[int]bool{}
+		for _, c := range calls {
+			tids[c.Tid] = true
 		}
-	}}
-	code, out := runTraced(t, h, progs().Path(t, "goparallel"), target.String(), strconv.Itoa(n))
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("ok %d/%d", n, n)) {
-		t.Fatalf("exit %d, output %q: the %d connects were not all pending at once", code, out, n)
-	}
-	calls := h.recorded()
-	tids := map[int]bool{}
-	for _, c := range calls {
-		tids[c.Tid] = true
-	}
-	if len(calls) != n || len(tids) < 2 {
-		t.Errorf("%d calls from %d threads", len(calls), len(tids))
-	}
+		if len(calls) != n || len(tids) < 2 {
+			t.Errorf("%d calls from %d threads", len(calls), len(tids))
+		}
+	})
 }
 
 // TestProcessTree: connects from children made by fork (sh), vfork
@@ -328,39 +356,41 @@ func TestConcurrentConnects(t *testing.T) {
 // non-leader thread all reach the handler; the tracer waits for the
 // background process before it returns.
 func TestProcessTree(t *testing.T) {
-	target := page(t)
-	block := progs().Path(t, "connect_block")
-	host, port := target.Addr().String(), strconv.Itoa(int(target.Port()))
-	marker := filepath.Join(t.TempDir(), "bg-done")
-	cases := []struct {
-		name string
-		argv []string
-		n    int
-	}{
-		{"shell pipeline", []string{"sh", "-c", block + " " + host + " " + port + " | grep -c " + pageText}, 1},
-		{"posix_spawn", []string{"python3", "-c", "import os,sys; p=os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ); print(os.waitpid(p,0))", block, host, port}, 1},
-		{"exec from a non-leader thread", []string{progs().Path(t, "exec_thread"), block, host, port}, 1},
-		{"double fork", []string{"sh", "-c", "(sh -c 'sleep 0.5; " + block + " " + host + " " + port + " && touch " + marker + "' &) ; exit 0"}, 1},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := &recorder{answer: connectItself(target)}
-			code, out := runTraced(t, h, c.argv...)
-			if code != 0 {
-				t.Fatalf("exit %d, output %q", code, out)
-			}
-			calls := h.recorded()
-			if len(calls) != c.n {
-				t.Fatalf("%d calls, want %d; output %q", len(calls), c.n, out)
-			}
-			if calls[0].Dst.Port() != 1 && calls[0].Dst != target {
-				t.Errorf("dst %v", calls[0].Dst)
-			}
-		})
-	}
-	if _, err := os.Stat(marker); err != nil {
-		t.Errorf("the double-forked process did not finish before Run returned: %v", err)
-	}
+	forEachPath(t, func(t *testing.T) {
+		target := page(t)
+		block := progs().Path(t, "connect_block")
+		host, port := target.Addr().String(), strconv.Itoa(int(target.Port()))
+		marker := filepath.Join(t.TempDir(), "bg-done")
+		cases := []struct {
+			name string
+			argv []string
+			n    int
+		}{
+			{"shell pipeline", []string{"sh", "-c", block + " " + host + " " + port + " | grep -c " + pageText}, 1},
+			{"posix_spawn", []string{"python3", "-c", "import os,sys; p=os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ); print(os.waitpid(p,0))", block, host, port}, 1},
+			{"exec from a non-leader thread", []string{progs().Path(t, "exec_thread"), block, host, port}, 1},
+			{"double fork", []string{"sh", "-c", "(sh -c 'sleep 0.5; " + block + " " + host + " " + port + " && touch " + marker + "' &) ; exit 0"}, 1},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				h := &recorder{answer: connectItself(target)}
+				code, out := runTraced(t, h, c.argv...)
+				if code != 0 {
+					t.Fatalf("exit %d, output %q", code, out)
+				}
+				calls := h.recorded()
+				if len(calls) != c.n {
+					t.Fatalf("%d calls, want %d; output %q", len(calls), c.n, out)
+				}
+				if calls[0].Dst.Port() != 1 && calls[0].Dst != target {
+					t.Errorf("dst %v", calls[0].Dst)
+				}
+			})
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Errorf("the double-forked process did not finish before Run returned: %v", err)
+		}
+	})
 }
 
 // TestExitStatus: the command's status, 128+N for signal N, 127/126 for a
