@@ -430,3 +430,19 @@ func TestInlineConnectSeesDeath(t *testing.T) {
 		}
 	})
 }
+
+// TestUDPConnectIPv4OnIPv6Socket: an IPv6 datagram socket given a plain
+// IPv4 sockaddr connects (the kernel maps it), so such a connect must reach
+// the handler like any other, not go to the kernel as a family mismatch.
+func TestUDPConnectIPv4OnIPv6Socket(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		echo := echoUDP(t, "udp4", "127.0.0.1:0")
+		fake := netip.MustParseAddrPort("127.0.0.9:53") // nothing listens there
+		h := &redirector{fake: fake, real: echo}
+		code, out := runTraced(t, h, progs().Path(t, "udp_probe"), "connect", "recvfrom", "-v4on6", fake.Addr().String(), itoa(fake.Port()))
+		want := "reply from ::ffff:127.0.0.9 port 53: echo:ping"
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q (the connect redirected to the echo server):\n%s", code, want, out)
+		}
+	})
+}

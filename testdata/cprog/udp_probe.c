@@ -7,7 +7,8 @@
  *   SEND: sendto | sendmsg | sendmmsg | connect (connect, then send)
  *   RECV: recvfrom | recvmsg | recvmmsg | read (read gives no address)
  *   ADDR: IPv4 or IPv6; "-mapped" before it: an IPv6 socket with the
- *   IPv4-mapped address.
+ *   IPv4-mapped address; "-v4on6" before it: an IPv6 socket given the plain
+ *   IPv4 sockaddr (the kernel connects and sends it as v4-mapped).
  * Output: "send: N" (bytes, or messages for sendmmsg), then one
  * "reply from ADDR port PORT: TEXT" line per datagram received.
  * sendmmsg sends two datagrams ("ping1", "ping2") and the program waits for
@@ -50,14 +51,15 @@ static int wait_readable(int fd)
 
 int main(int argc, char **argv)
 {
-	int mapped = 0;
-	if (argc >= 4 && strcmp(argv[3], "-mapped") == 0) {
-		mapped = 1;
+	int mapped = 0, v4on6 = 0;
+	if (argc >= 4 && (strcmp(argv[3], "-mapped") == 0 || strcmp(argv[3], "-v4on6") == 0)) {
+		mapped = strcmp(argv[3], "-mapped") == 0;
+		v4on6 = !mapped;
 		memmove(&argv[3], &argv[4], (argc - 4) * sizeof *argv);
 		argc--;
 	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: udp_probe SEND RECV [-mapped] ADDR PORT\n");
+		fprintf(stderr, "usage: udp_probe SEND RECV [-mapped|-v4on6] ADDR PORT\n");
 		return EXIT_USAGE;
 	}
 	const char *sendHow = argv[1], *recvHow = argv[2];
@@ -84,7 +86,7 @@ int main(int argc, char **argv)
 		dlen = sizeof *s;
 		family = AF_INET;
 	}
-	int fd = socket(family, SOCK_DGRAM, 0);
+	int fd = socket(v4on6 ? AF_INET6 : family, SOCK_DGRAM, 0);
 	if (fd < 0) {
 		printf("socket: %s\n", errno_name(errno));
 		return EXIT_SYSCALL;
