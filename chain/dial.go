@@ -65,7 +65,19 @@ func (r Route) String() string {
 	return strings.Join(parts, " -> ")
 }
 
-var errNoHopLeft = fmt.Errorf("no proxy left to try: %w", syscall.ECONNREFUSED)
+var errNoHopLeft error = &fixedError{msg: "no proxy left to try", err: syscall.ECONNREFUSED}
+
+// fixedError is a package-level error that reads and unwraps as
+// fmt.Errorf("msg: %w", err) would, built without fmt: package
+// initialisation, which every start of chainrun pays, stays cheap.
+type fixedError struct {
+	msg string
+	err error
+}
+
+func (e *fixedError) Error() string { return e.msg + ": " + e.err.Error() }
+
+func (e *fixedError) Unwrap() error { return e.err }
 
 // IsProxy reports whether dst is the address of a hop: a program that
 // talks to a proxy itself is let through, not looped.

@@ -26,12 +26,14 @@ const (
 	RoundRobin
 )
 
-var modeNames = map[Mode]string{Strict: "strict", Dynamic: "dynamic", Random: "random", RoundRobin: "round-robin"}
+// modeNames are the modes' names, by mode: an array, which needs no code
+// at package initialisation, unlike a map.
+var modeNames = [...]string{Strict: "strict", Dynamic: "dynamic", Random: "random", RoundRobin: "round-robin"}
 
 // String is the mode's name as the flag and config take it.
 func (m Mode) String() string {
-	if s, ok := modeNames[m]; ok {
-		return s
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
 	}
 	return fmt.Sprintf("mode(%d)", int(m))
 }
@@ -42,7 +44,7 @@ func ParseMode(s string) (Mode, error) {
 	norm := strings.TrimSuffix(strings.ReplaceAll(strings.ToLower(s), "_", "-"), "-chain")
 	for m, name := range modeNames {
 		if norm == name {
-			return m, nil
+			return Mode(m), nil
 		}
 	}
 	return Strict, fmt.Errorf("unknown chain mode %q (want strict, dynamic, random or round-robin)", s)

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -162,4 +161,4 @@ func (c *pollConn) connect(sa unix.Sockaddr) error {
 }
 
 // errAborted ends a negotiation whose program is gone.
-var errAborted = fmt.Errorf("the program that asked for it is gone: %w", context.Canceled)
+var errAborted error = &fixedError{msg: "the program that asked for it is gone", err: context.Canceled}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -100,7 +101,7 @@ type DNAT struct {
 // Load reads a configuration file: a proxychains.toml, or a
 // proxychains.conf (recognised by its content), which it imports.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, perm, err := readConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the configuration: %w", err)
 	}
@@ -108,10 +109,29 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 && holdsPassword(cfg) {
+	if perm&0o044 != 0 && holdsPassword(cfg) {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s holds a password and other users can read it (chmod 600 %s)", path, path))
 	}
 	return cfg, nil
+}
+
+// readConfig reads the file at path, and gives its permission bits from the
+// same open file (0 if they cannot be had): no second lookup of the path.
+func readConfig(path string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	var perm fs.FileMode
+	if fi, err := f.Stat(); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, 0, err
+	}
+	return data, perm, nil
 }
 
 // Parse reads configuration text; name is used in messages.
@@ -153,13 +173,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// knownKeys are the keys each table of the schema takes, for suggestions.
-var knownKeys = map[string][]string{
-	"":        {"default_profile", "proxies", "proxies_auth", "profiles"},
-	"profile": {"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "udp", "leaks", "isolate", "pipeline", "quiet", "direct", "block", "rules", "dnat"},
-	"rule":    {"match", "chain", "action"},
-	"dnat":    {"from", "to"},
-	"auth":    {"password_env", "password_file"},
+// knownKeys are the keys a table of the schema takes, for suggestions: a
+// switch rather than a map, so that package initialisation builds nothing.
+func knownKeys(kind string) []string {
+	switch kind {
+	case "":
+		return []string{"default_profile", "proxies", "proxies_auth", "profiles"}
+	case "profile":
+		return []string{"commands", "chain", "mode", "chain_len", "connect_timeout", "read_timeout", "timeout", "dns", "dns_server", "fake_ipv4", "fake_ipv6", "udp", "leaks", "isolate", "pipeline", "quiet", "direct", "block", "rules", "dnat"}
+	case "rule":
+		return []string{"match", "chain", "action"}
+	case "dnat":
+		return []string{"from", "to"}
+	case "auth":
+		return []string{"password_env", "password_file"}
+	}
+	return nil
 }
 
 func unknownKey(file, text string, k toml.Key) error {
@@ -178,7 +207,7 @@ func unknownKey(file, text string, k toml.Key) error {
 	}
 	last := k[len(k)-1]
 	line, col := locate(text, k.String(), "", 0)
-	return &Error{File: file, Line: line, Col: col, Key: k.String(), Msg: "unknown key" + suggest(last, knownKeys[kind])}
+	return &Error{File: file, Line: line, Col: col, Key: k.String(), Msg: "unknown key" + suggest(last, knownKeys(kind))}
 }
 
 // builder validates a File into a Config.

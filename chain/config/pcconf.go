@@ -55,9 +55,23 @@ const (
 var (
 	pcFlagDirectives  = []string{"strict_chain", "dynamic_chain", "random_chain", "round_robin_chain", "quiet_mode", "proxy_dns", "proxy_dns_old"}
 	pcValueDirectives = []string{"tcp_read_time_out", "tcp_connect_time_out", "remote_dns_subnet", "localnet", "dnat", "proxy_dns_daemon"}
-	pcModes           = map[string]string{"strict_chain": "strict", "dynamic_chain": "dynamic", "random_chain": "random", "round_robin_chain": "round-robin"}
 	pcProxyTypes      = []string{"socks4", "socks5", "http", "raw"}
 )
+
+// pcMode is the chain mode a proxychains mode directive names.
+func pcMode(directive string) (string, bool) {
+	switch directive {
+	case "strict_chain":
+		return "strict", true
+	case "dynamic_chain":
+		return "dynamic", true
+	case "random_chain":
+		return "random", true
+	case "round_robin_chain":
+		return "round-robin", true
+	}
+	return "", false
+}
 
 // pcSpace is C's isspace in the C locale.
 const pcSpace = " \t\n\v\f\r"
@@ -71,6 +85,11 @@ func pcFields(s string) []string { return strings.FieldsFunc(s, pcIsSpace) }
 // start of a line (strict_chain, proxy_dns, tcp_read_time_out 8000, …), and
 // it is not valid TOML with chainrun's top-level keys.
 func LooksLikeProxychainsConf(data []byte) bool {
+	// The line scan is cheap and rules out nearly every chainrun file:
+	// only a file with a proxychains line is decoded as TOML too.
+	if !hasProxychainsLine(data) {
+		return false
+	}
 	var top map[string]any
 	if _, err := toml.Decode(string(data), &top); err == nil {
 		for _, k := range []string{"default_profile", "proxies", "proxies_auth", "profiles"} {
@@ -79,6 +98,12 @@ func LooksLikeProxychainsConf(data []byte) bool {
 			}
 		}
 	}
+	return true
+}
+
+// hasProxychainsLine reports whether data has a [ProxyList] line or a
+// proxychains directive at the start of a line.
+func hasProxychainsLine(data []byte) bool {
 	for raw := range strings.SplitSeq(string(data), "\n") {
 		line := strings.Trim(raw, pcSpace)
 		if line == "[ProxyList]" {
@@ -197,7 +222,7 @@ func (p *pcParser) directive(n int, line string) error {
 	}
 	f := pcFields(line)
 	d, args := f[0], f[1:]
-	if mode, ok := pcModes[d]; ok || slices.Contains(pcFlagDirectives, d) {
+	if mode, ok := pcMode(d); ok || slices.Contains(pcFlagDirectives, d) {
 		if len(args) > 0 {
 			p.warnf(n, "%s takes no value; proxychains ignores the whole line, and so does chainrun", d)
 			return nil

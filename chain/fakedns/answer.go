@@ -72,6 +72,9 @@ func (r *Resolver) resolve(ctx context.Context, req *request) outcome {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 
+	if err := r.loadHosts(); err != nil {
+		return outcome{rcode: dnsmessage.RCodeServerFailure, how: "servfail", err: err}
+	}
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return localhostAnswer(t)
 	}

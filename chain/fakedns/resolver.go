@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	// HostsFile is read once by NewResolver; "" means /etc/hosts. A missing
 	// file is an empty one.
 	HostsFile string
+	// HostsOnDemand defers reading HostsFile from NewResolver to the first
+	// question, for a caller whose program may never ask one. A file that
+	// cannot be read then fails every question (SERVFAIL, with the error
+	// in its Event) instead of NewResolver.
+	HostsOnDemand bool
 	// Timeout bounds the upstream work of one query; zero means 5 s.
 	Timeout time.Duration
 	// Log, if not nil, is called with one event per answered question. It
@@ -86,13 +92,21 @@ type Resolver struct {
 	tunnel        Exchanger
 	torResolve    func(context.Context, string) (netip.Addr, error)
 	torResolvePTR func(context.Context, netip.Addr) (string, error)
-	hosts         *hostsTable
 	timeout       time.Duration
 	log           func(Event)
 	real          *realNames
+
+	// hosts is the parsed hosts file, set by readHosts through hostsOnce
+	// (in NewResolver, or at the first question with HostsOnDemand);
+	// hostsErr is why it could not be read.
+	hostsFile string
+	hostsOnce sync.Once
+	hosts     *hostsTable
+	hostsErr  error
 }
 
-// NewResolver checks cfg, reads the hosts file and returns a Resolver.
+// NewResolver checks cfg, reads the hosts file (unless cfg.HostsOnDemand)
+// and returns a Resolver.
 func NewResolver(cfg Config) (*Resolver, error) {
 	mode, err := ParseMode(string(cfg.Mode))
 	if err != nil {
@@ -127,14 +141,25 @@ func NewResolver(cfg Config) (*Resolver, error) {
 	case r.timeout == 0:
 		r.timeout = DefaultTimeout
 	}
-	hostsFile := cfg.HostsFile
-	if hostsFile == "" {
-		hostsFile = DefaultHosts
+	r.hostsFile = cfg.HostsFile
+	if r.hostsFile == "" {
+		r.hostsFile = DefaultHosts
 	}
-	if r.hosts, err = readHosts(hostsFile); err != nil {
-		return nil, err
+	if !cfg.HostsOnDemand {
+		if err := r.loadHosts(); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
+}
+
+// loadHosts reads the hosts file the first time it is called; after it
+// returns without error, r.hosts is set.
+func (r *Resolver) loadHosts() error {
+	r.hostsOnce.Do(func() {
+		r.hosts, r.hostsErr = readHosts(r.hostsFile)
+	})
+	return r.hostsErr
 }
 
 // Pool is the pool the resolver hands fake addresses from.

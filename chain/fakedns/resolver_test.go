@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -436,6 +438,43 @@ func TestNewResolverErrors(t *testing.T) {
 	r, err := NewResolver(Config{HostsFile: "/nonexistent/hosts"})
 	if err != nil || r.Mode() != ModeRemote || r.Pool() == nil {
 		t.Errorf("defaults: %v %v", r, err)
+	}
+}
+
+// TestHostsOnDemand: with HostsOnDemand, NewResolver does not read the
+// hosts file; the first question does, and a file that cannot be read
+// fails the questions (SERVFAIL) instead of NewResolver.
+func TestHostsOnDemand(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	log := &eventLog{}
+	r, err := NewResolver(Config{Pool: mustPool(t, PoolConfig{}), HostsFile: hosts, HostsOnDemand: true, Log: log.add})
+	if err != nil {
+		t.Fatalf("NewResolver: %v", err)
+	}
+	// Written after NewResolver: only a read at the first question sees it.
+	if err := os.WriteFile(hosts, []byte(testHosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := parseMsg(t, r.Answer(context.Background(), makeQuery(t, 1, "printer.lan.", dnsmessage.TypeA, false)))
+	if got := answerTexts(m); m.Header.RCode != dnsmessage.RCodeSuccess || !slices.Equal(got, []string{"10.1.2.3"}) {
+		t.Errorf("printer.lan A: %v %q, want the hosts file's 10.1.2.3", m.Header.RCode, got)
+	}
+
+	log = &eventLog{}
+	r, err = NewResolver(Config{Pool: mustPool(t, PoolConfig{}), HostsFile: t.TempDir(), HostsOnDemand: true, Log: log.add})
+	if err != nil {
+		t.Fatalf("NewResolver with an unreadable hosts file on demand: %v", err)
+	}
+	for range 2 {
+		m := parseMsg(t, r.Answer(context.Background(), makeQuery(t, 2, "example.com.", dnsmessage.TypeA, false)))
+		if m.Header.RCode != dnsmessage.RCodeServerFailure {
+			t.Errorf("unreadable hosts file: rcode %v, want SERVFAIL", m.Header.RCode)
+		}
+	}
+	for _, ev := range log.all() {
+		if ev.Err == nil || !strings.Contains(ev.Err.Error(), "hosts file") {
+			t.Errorf("event %+v: want the hosts file's error", ev)
+		}
 	}
 }
 

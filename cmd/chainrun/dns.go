@@ -60,6 +60,9 @@ func startDNS(plan *runPlan, logger *connLog) (*remoteDNS, error) {
 			return router.Decide(chain.Destination{Host: name}).Action == chain.ActionDirect
 		},
 		Log: logger.dns,
+		// A command that asks no DNS question (true, or one given
+		// addresses) starts without reading /etc/hosts.
+		HostsOnDemand: true,
 	}
 	if plan.dnsServer.IsValid() {
 		server := plan.dnsServer
@@ -207,23 +210,28 @@ func (l *connLog) dns(ev fakedns.Event) {
 
 func msString(us int64) string { return fmt.Sprintf("%.1fms", float64(us)/1000) }
 
-// resolverDaemons are the local sockets through which a libc asks a daemon
-// to resolve names (nscd; systemd-resolved's varlink API, which glibc's
-// nss-resolve uses): the daemon would look the name up outside the chain.
-// With remote DNS a connect to them is refused, and the libc falls back to
-// DNS, which chainrun answers (nss-resolve treats the refusal as UNAVAIL and
-// goes on to the dns module; glibc does without nscd).
-var resolverDaemons = map[string]bool{
-	"/run/nscd/socket":                            true,
-	"/var/run/nscd/socket":                        true,
-	"/run/systemd/resolve/io.systemd.Resolve":     true,
-	"/var/run/systemd/resolve/io.systemd.Resolve": true,
+// resolverDaemon reports whether path is a local socket through which a
+// libc asks a daemon to resolve names (nscd; systemd-resolved's varlink
+// API, which glibc's nss-resolve uses): the daemon would look the name up
+// outside the chain. With remote DNS a connect to them is refused, and the
+// libc falls back to DNS, which chainrun answers (nss-resolve treats the
+// refusal as UNAVAIL and goes on to the dns module; glibc does without
+// nscd).
+func resolverDaemon(path string) bool {
+	switch path {
+	case "/run/nscd/socket",
+		"/var/run/nscd/socket",
+		"/run/systemd/resolve/io.systemd.Resolve",
+		"/var/run/systemd/resolve/io.systemd.Resolve":
+		return true
+	}
+	return false
 }
 
 // ConnectUnix implements tracer.UnixHandler: with remote DNS, resolver
 // daemons are out of reach.
 func (h *connectHandler) ConnectUnix(c *tracer.UnixCall) tracer.Result {
-	if h.dns == nil || !resolverDaemons[c.Path] {
+	if h.dns == nil || !resolverDaemon(c.Path) {
 		return tracer.Allow()
 	}
 	if h.log.verbose {

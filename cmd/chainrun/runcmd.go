@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,13 @@ const startupTimeout = 10 * time.Second
 
 // runCommand runs opts.argv under the tracer and returns its exit status.
 func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
+	// The releaser's goroutine starts first: the thread the runtime starts
+	// for it is made while the configuration is read, and is then idle for
+	// the tracer's goroutines, instead of being made on their way.
+	mem := &memoryReleaser{}
+	memCtx, stopMem := context.WithCancel(ctx)
+	defer stopMem()
+	go mem.run(memCtx)
 	logger := &connLog{out: log.New(stderr, "chainrun: ", 0), verbose: opts.verbose, quiet: opts.quiet}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "chainrun: %v\n", err)
@@ -48,10 +56,6 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer dns.close()
-	mem := &memoryReleaser{}
-	memCtx, stopMem := context.WithCancel(ctx)
-	defer stopMem()
-	go mem.run(memCtx)
 	h := &connectHandler{plan: plan, log: logger, dns: dns, iso: plan.iso, mem: mem}
 	t := &tracer.Tracer{Handler: h, Logf: logger.debugf}
 	code, err := t.Run(ctx, opts.argv, os.Environ())
@@ -162,6 +166,13 @@ func orString(s, def string) string {
 // strict mode (a failure is fatal), every hop in the other modes (a hop
 // whose name does not resolve here can still be reached through another).
 func resolveHops(ctx context.Context, hops []*chain.Proxy, mode chain.Mode, logger *connLog) error {
+	want := hops
+	if mode == chain.Strict {
+		want = hops[:1]
+	}
+	if !slices.ContainsFunc(want, func(p *chain.Proxy) bool { return len(p.Addrs()) == 0 }) {
+		return nil // hops given as addresses: no lookup, and no timer for one
+	}
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	if mode == chain.Strict {
