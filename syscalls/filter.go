@@ -52,7 +52,8 @@ const (
 // (≥ 5.11) caches that verdict per syscall number and skips the filter.
 // An architecture the table does not know is killed: fail closed.
 func Filter(rules []Rule) ([]unix.SockFilter, error) {
-	var a asm
+	// At most ten instructions a rule, plus the dispatch: sized once.
+	a := asm{insns: make([]insn, 0, 10*len(rules)+8), labels: make(map[label]int, 2*len(rules)+8)}
 	var arches []uint32
 	byArch := map[uint32][]Rule{}
 	for _, r := range rules {
@@ -74,7 +75,7 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 	}
 	a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArch)
 	for i, arch := range arches {
-		a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, arch, fmt.Sprintf("arch%d", i), "")
+		a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, arch, label{kind: labelArch, arch: i}, noLabel)
 	}
 	a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_KILL_PROCESS)
 	for i, arch := range arches {
@@ -89,93 +90,131 @@ func Filter(rules []Rule) ([]unix.SockFilter, error) {
 			}
 			groups[r.Nr] = append(groups[r.Nr], r)
 		}
-		a.label(fmt.Sprintf("arch%d", i))
+		a.label(label{kind: labelArch, arch: i})
 		a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offNr)
 		for _, nr := range nrs {
-			a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, nr, fmt.Sprintf("arch%d.nr%d.rule0", i, nr), "")
+			a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, nr, label{kind: labelRule, arch: i, nr: nr}, noLabel)
 		}
 		a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW)
 		for _, nr := range nrs {
 			group := groups[nr]
 			for j, r := range group {
-				a.label(fmt.Sprintf("arch%d.nr%d.rule%d", i, nr, j))
-				next := "allow"
+				a.label(label{kind: labelRule, arch: i, nr: nr, rule: j})
+				next := label{kind: labelAllow}
 				if j+1 < len(group) {
-					next = fmt.Sprintf("arch%d.nr%d.rule%d", i, nr, j+1)
+					next = label{kind: labelRule, arch: i, nr: nr, rule: j + 1}
 				}
 				if r.Arg0 != nil {
 					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArg0Low)
-					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, *r.Arg0, "", next)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, *r.Arg0, noLabel, next)
 				}
 				for _, m := range r.Args {
 					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, uint32(offArgs+8*m.Index))
 					if m.Mask != ^uint32(0) {
 						a.stmt(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, m.Mask)
 					}
-					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, m.Value, "", next)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, m.Value, noLabel, next)
 				}
 				if r.NonZero != nil {
 					// Stop when either half of the 64-bit argument is set.
-					trap := fmt.Sprintf("arch%d.nr%d.rule%d.trap", i, nr, j)
+					trap := label{kind: labelTrap, arch: i, nr: nr, rule: j}
 					off := uint32(offArgs + 8**r.NonZero)
 					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off)
-					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, "", trap)
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, noLabel, trap)
 					a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off+4)
-					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, next, "")
+					a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, next, noLabel)
 					a.label(trap)
 				}
 				if r.Notify {
-					a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_USER_NOTIF)
+					// The kernel ignores the data of USER_NOTIF; it
+					// carries the trap for WithoutListener.
+					a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_USER_NOTIF|uint32(r.Trap))
 				} else {
 					a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRACE|uint32(r.Trap))
 				}
 			}
 		}
 	}
-	a.label("allow")
+	a.label(label{kind: labelAllow})
 	a.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW)
 	return a.assemble()
+}
+
+// WithoutListener returns a copy of prog, a filter Filter made from rules
+// that send some calls to a listener, in which those calls stop for the
+// tracer instead (SECCOMP_RET_TRACE with their trap): the filter of the
+// same rules without Notify, made without assembling it again.
+func WithoutListener(prog []unix.SockFilter) []unix.SockFilter {
+	out := append([]unix.SockFilter(nil), prog...)
+	for i, in := range out {
+		if in.Code == unix.BPF_RET|unix.BPF_K && in.K&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_USER_NOTIF {
+			out[i].K = unix.SECCOMP_RET_TRACE | in.K&unix.SECCOMP_RET_DATA
+		}
+	}
+	return out
 }
 
 // asm is a tiny classic-BPF assembler with forward labels.
 type asm struct {
 	insns  []insn
-	labels map[string]int
+	labels map[label]int
 }
 
 type insn struct {
 	f      unix.SockFilter
-	jt, jf string // label names; "" means fall through
+	jt, jf label // noLabel means fall through
 }
+
+// label names a place in the program: the branch of an architecture (by
+// index), a rule of a syscall number's group, a rule's trap, or the shared
+// ALLOW. Labels are values, not formatted names: every run of chainrun
+// builds its filters, and this keeps that to a few microseconds.
+type label struct {
+	kind       labelKind
+	arch, rule int
+	nr         uint32
+}
+
+type labelKind uint8
+
+const (
+	labelNone labelKind = iota
+	labelArch
+	labelRule
+	labelTrap
+	labelAllow
+)
+
+var noLabel = label{}
 
 func (a *asm) stmt(code uint16, k uint32) {
 	a.insns = append(a.insns, insn{f: unix.SockFilter{Code: code, K: k}})
 }
 
-func (a *asm) jump(code uint16, k uint32, jt, jf string) {
+func (a *asm) jump(code uint16, k uint32, jt, jf label) {
 	a.insns = append(a.insns, insn{f: unix.SockFilter{Code: code, K: k}, jt: jt, jf: jf})
 }
 
-func (a *asm) label(name string) {
+func (a *asm) label(name label) {
 	if a.labels == nil {
-		a.labels = map[string]int{}
+		a.labels = map[label]int{}
 	}
 	a.labels[name] = len(a.insns)
 }
 
 func (a *asm) assemble() ([]unix.SockFilter, error) {
 	out := make([]unix.SockFilter, len(a.insns))
-	offset := func(at int, name string) (uint8, error) {
-		if name == "" {
+	offset := func(at int, name label) (uint8, error) {
+		if name == noLabel {
 			return 0, nil
 		}
 		target, ok := a.labels[name]
 		if !ok {
-			return 0, fmt.Errorf("bpf: undefined label %q", name)
+			return 0, fmt.Errorf("bpf: undefined label %+v", name)
 		}
 		d := target - at - 1
 		if d < 0 || d > 255 {
-			return 0, fmt.Errorf("bpf: jump to %q out of range (%d)", name, d)
+			return 0, fmt.Errorf("bpf: jump to %+v out of range (%d)", name, d)
 		}
 		return uint8(d), nil
 	}

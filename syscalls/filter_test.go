@@ -51,7 +51,7 @@ func runBPF(t *testing.T, prog []unix.SockFilter, arch uint32, nr int32, args [6
 // action is what the filter returns for a call rule r stops.
 func action(r Rule) uint32 {
 	if r.Notify {
-		return unix.SECCOMP_RET_USER_NOTIF
+		return unix.SECCOMP_RET_USER_NOTIF | uint32(r.Trap)
 	}
 	return unix.SECCOMP_RET_TRACE | uint32(r.Trap)
 }
@@ -238,7 +238,7 @@ func TestTrapNames(t *testing.T) {
 	}
 	// Every rule's trap decodes back to a known call.
 	for _, r := range Rules() {
-		if _, ok := callNames[r.Trap.Call()]; !ok || r.Trap == 0 {
+		if c := r.Trap.Call(); c >= callCount || callNames[c] == "" || r.Trap == 0 {
 			t.Errorf("rule for nr %d: trap %#x has no call", r.Nr, uint16(r.Trap))
 		}
 	}
@@ -275,5 +275,30 @@ func TestNotifyRules(t *testing.T) {
 				t.Errorf("NotifyTrap names %v, which stops for ptrace", r.Trap)
 			}
 		}
+	}
+}
+
+// TestWithoutListener: the filter derived from the listener's equals the
+// one assembled from the rules without a listener.
+func TestWithoutListener(t *testing.T) {
+	withListener, err := Filter(NotifyRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Filter(Rules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := WithoutListener(withListener)
+	if len(got) != len(want) {
+		t.Fatalf("%d instructions, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("instruction %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if withListener[0] == (unix.SockFilter{}) || &withListener[0] == &got[0] {
+		t.Error("WithoutListener must copy")
 	}
 }

@@ -11,17 +11,17 @@ const nrSocketcallI386 = 102
 
 // Syscall numbers of the socket calls in each ABI an amd64 kernel runs.
 var (
-	nrAMD64 = map[Call]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 46,
+	nrAMD64 = [callCount]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 46,
 		CallRecvmsg: 47, CallRecvmmsg: 299, CallSendmmsg: 307, CallSocket: 41, CallIoUringSetup: 425}
 	// x32 has its own entry points for the calls that take a msghdr.
-	nrX32 = map[Call]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 518,
+	nrX32 = [callCount]uint32{CallConnect: 42, CallSendto: 44, CallRecvfrom: 45, CallSendmsg: 518,
 		CallRecvmsg: 519, CallRecvmmsg: 537, CallSendmmsg: 538, CallSocket: 41, CallIoUringSetup: 425}
-	nrI386 = map[Call]uint32{CallConnect: 362, CallSendto: 369, CallSendmsg: 370, CallRecvfrom: 371,
+	nrI386 = [callCount]uint32{CallConnect: 362, CallSendto: 369, CallSendmsg: 370, CallRecvfrom: 371,
 		CallRecvmsg: 372, CallSendmmsg: 345, CallRecvmmsg: 337, CallSocket: 359, CallIoUringSetup: 425}
 	// recvmmsg_time64 (i386 417) takes the same mmsghdr array as recvmmsg.
 	nrI386RecvmmsgTime64 uint32 = 417
-	// SYS_* numbers of socketcall.
-	socketcallNr = map[Call]uint32{CallConnect: 3, CallSendto: 11, CallRecvfrom: 12, CallSendmsg: 16,
+	// SYS_* numbers of socketcall (0: the call has none).
+	socketcallNr = [callCount]uint32{CallConnect: 3, CallSendto: 11, CallRecvfrom: 12, CallSendmsg: 16,
 		CallRecvmsg: 17, CallRecvmmsg: 19, CallSendmmsg: 20, CallSocket: 1}
 )
 
@@ -36,7 +36,7 @@ func archRules() []Rule {
 		}
 		// socketcall's arguments live in memory: every call of the kind
 		// stops (io_uring_setup has no socketcall).
-		if sc, ok := socketcallNr[c]; ok {
+		if sc := socketcallNr[c]; sc != 0 {
 			rules = append(rules, Rule{Arch: unix.AUDIT_ARCH_I386, Nr: nrSocketcallI386, Arg0: &sc, Trap: MakeTrap(c, VariantSocketcall)})
 		}
 	}

@@ -24,7 +24,11 @@ const (
 	CallIoUringSetup
 )
 
-var callNames = map[Call]string{
+// callCount sizes the tables indexed by Call (arrays, not maps: built
+// into the binary, nothing to do at start-up).
+const callCount = CallIoUringSetup + 1
+
+var callNames = [callCount]string{
 	CallConnect: "connect", CallSendto: "sendto", CallSendmsg: "sendmsg", CallSendmmsg: "sendmmsg",
 	CallRecvfrom: "recvfrom", CallRecvmsg: "recvmsg", CallRecvmmsg: "recvmmsg",
 	CallSocket: "socket", CallIoUringSetup: "io_uring_setup",
@@ -32,8 +36,8 @@ var callNames = map[Call]string{
 
 // String is the syscall's name.
 func (c Call) String() string {
-	if n, ok := callNames[c]; ok {
-		return n
+	if c < callCount && callNames[c] != "" {
+		return callNames[c]
 	}
 	return fmt.Sprintf("call(%d)", uint8(c))
 }

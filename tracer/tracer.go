@@ -186,9 +186,13 @@ func (l *loop) run(ctx context.Context, argv, env []string) (int, error) {
 	}
 
 	// Signals are forwarded from a goroutine of their own: kill(2) needs
-	// no ptrace, and the tracer thread may be blocked in wait4.
-	<-notified
-	go l.forwardSignals(ctx, sigs)
+	// no ptrace, and the tracer thread may be blocked in wait4. It starts
+	// once the runtime has registered them (~0.1-0.5 ms): the command's
+	// first stops do not wait for that.
+	go func() {
+		<-notified
+		l.forwardSignals(ctx, sigs)
+	}()
 
 	// While no connect is being negotiated, this thread waits for the
 	// tracees in wait4: a stop wakes it directly. While one is, it waits
