@@ -300,6 +300,9 @@ const maxStubWait = 10 * time.Second
 // stops for the tracer thread.
 func (l *loop) startNotifier(ctx context.Context, pid, num int) error {
 	if num < 0 {
+		if !l.t.PtraceOnly {
+			l.logf("the kernel gave no seccomp listener (Linux < 5.19, or a filter with one already): connects stop for ptrace, which is slower")
+		}
 		return nil
 	}
 	pidfd, err := l.tasks.acquire(pid)

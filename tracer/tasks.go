@@ -174,19 +174,6 @@ func (ts *tasks) processExited(tgid int) {
 	}
 }
 
-// processCount is the number of live traced processes chainrun knows of.
-func (ts *tasks) processCount() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	n := 0
-	for _, p := range ts.procs {
-		if !p.gone {
-			n++
-		}
-	}
-	return n
-}
-
 // closeAll closes every pidfd at the end of the run.
 func (ts *tasks) closeAll() {
 	ts.mu.Lock()

@@ -86,7 +86,6 @@ type pendingCall struct {
 	cancel context.CancelFunc
 	tgid   int
 	fd     int
-	pidfd  int // acquired from tasks, released with the result
 }
 
 type result struct {

@@ -136,21 +136,32 @@ func TestEndToEnd(t *testing.T) {
 			{"bash pipeline, 24 MiB", []string{"bash", "-c", "curl -sS " + bigURL + " | sha256sum"}, []string{e.bigSum}},
 			{"static Go, 24 MiB", []string{p(t, "gohttpget"), "-q", bigURL}, []string{"sha256 " + e.bigSum}},
 		}
+		// Every case on both paths a connect can take: the seccomp
+		// listener, and ptrace stops (as on kernels without one).
 		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				out, errOut, code := e.run(t, append([]string{"-v", "-x", e.socks(socksPort), "--"}, c.argv...)...)
-				if code != 0 {
-					t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
-				}
-				for _, w := range c.want {
-					if !strings.Contains(out, w) {
-						t.Errorf("stdout lacks %q\nstdout: %s\nstderr: %s", w, out, errOut)
+			for _, path := range []struct {
+				name string
+				env  []string
+			}{{"notify", nil}, {"ptrace", []string{ptraceOnlyEnv + "=1"}}} {
+				t.Run(c.name+"/"+path.name, func(t *testing.T) {
+					out, errOut, code := e.tp.Run(t, commandTimeout, e.tp.Client, path.env,
+						append([]string{e.bin, "-v", "-x", e.socks(socksPort), "--"}, c.argv...)...)
+					if code != 0 {
+						t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 					}
-				}
-				if !strings.Contains(errOut, " via "+e.socks(socksPort)+" ok") {
-					t.Errorf("-v did not report the proxied connection:\n%s", errOut)
-				}
-			})
+					for _, w := range c.want {
+						if !strings.Contains(out, w) {
+							t.Errorf("stdout lacks %q\nstdout: %s\nstderr: %s", w, out, errOut)
+						}
+					}
+					if !strings.Contains(errOut, " via "+e.socks(socksPort)+" ok") {
+						t.Errorf("-v did not report the proxied connection:\n%s", errOut)
+					}
+					if strings.Contains(errOut, "gave no seccomp listener") {
+						t.Errorf("the kernel gave no listener: the notify path was not tested\n%s", errOut)
+					}
+				})
+			}
 		}
 	})
 

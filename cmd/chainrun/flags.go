@@ -67,6 +67,11 @@ Flags (they end at the first argument that is not a flag):
   -h, --help                 this help
       --version              print the version
 
+Environment: CHAINRUN_CONFIG and CHAINRUN_PROFILE (above);
+CHAINRUN_PTRACE_ONLY=1 stops every trapped call for ptrace instead of
+handing connects to a seccomp listener (slower; for a COMMAND that loads a
+seccomp listener of its own, which the kernel refuses under chainrun's).
+
 Exit status: the command's; 128+N if signal N killed it; 125 if chainrun
 failed; 126 if COMMAND cannot run; 127 if it was not found.
 `

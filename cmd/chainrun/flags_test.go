@@ -113,3 +113,20 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestPtraceOnlyEnv(t *testing.T) {
+	for _, c := range []struct {
+		val  string
+		want bool
+	}{{"", false}, {"0", false}, {"no", false}, {"1", true}, {"true", true}, {"YES", true}, {"on", true}} {
+		got := ptraceOnly(func(k string) string {
+			if k == ptraceOnlyEnv {
+				return c.val
+			}
+			return ""
+		})
+		if got != c.want {
+			t.Errorf("%s=%q: ptraceOnly = %v, want %v", ptraceOnlyEnv, c.val, got, c.want)
+		}
+	}
+}

@@ -57,12 +57,27 @@ func runCommand(ctx context.Context, opts *runOptions, stderr io.Writer) int {
 	}
 	defer dns.close()
 	h := &connectHandler{plan: plan, log: logger, dns: dns, iso: plan.iso, mem: mem}
-	t := &tracer.Tracer{Handler: h, Logf: logger.debugf}
+	t := &tracer.Tracer{Handler: h, Logf: logger.debugf, PtraceOnly: ptraceOnly(os.Getenv)}
 	code, err := t.Run(ctx, opts.argv, os.Environ())
 	if err != nil {
 		return fail(err)
 	}
 	return code
+}
+
+// ptraceOnlyEnv, set to 1, makes every trapped call stop for ptrace, as on
+// a kernel without seccomp user notification: for a command that loads a
+// seccomp listener of its own (a container runtime), which the kernel
+// refuses on a thread whose filters already have one.
+const ptraceOnlyEnv = "CHAINRUN_PTRACE_ONLY"
+
+// ptraceOnly reads ptraceOnlyEnv.
+func ptraceOnly(getenv func(string) string) bool {
+	switch strings.ToLower(getenv(ptraceOnlyEnv)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // runPlan is what a run does with connections: the routing, and the

@@ -745,9 +745,13 @@ const (
 	// Against direct-SOCKS it isolates the cost of trapping a connect
 	// from the cost of the tracer's handshake.
 	colTrap = nCols
+	// colPtrace is chainrun with CHAINRUN_PTRACE_ONLY=1 (a row of its
+	// own): every connect stops for ptrace, as before connects went to
+	// the seccomp listener and as on kernels without one.
+	colPtrace = nCols + 1
 	// Then chainrun and proxychains4 through the chains of 2..nHops hops:
 	// see chainCfg.
-	cfgChainFirst = colTrap + 1
+	cfgChainFirst = colPtrace + 1
 	nConfigs      = cfgChainFirst + 2*(nHops-1)
 )
 
@@ -791,6 +795,9 @@ func (b *bench) configs() [nConfigs]config {
 	cfgs[colBare] = config{"bare", nil, plain}
 	cfgs[colTrap] = config{"chainrun-trap", route(1), func(n int) []string {
 		return append(b.chainrunArgv(route(1)), socks5(n)...)
+	}}
+	cfgs[colPtrace] = config{"chainrun-ptrace", route(1), func(n int) []string {
+		return append(append([]string{"env", "CHAINRUN_PTRACE_ONLY=1"}, b.chainrunArgv(route(1))...), plain(n)...)
 	}}
 	for k := 2; k <= nHops; k++ {
 		cfgs[chainCfg(k, colChainrun)] = config{fmt.Sprintf("chainrun-%dhop", k), route(k), func(n int) []string {
@@ -1112,6 +1119,12 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64, more 
 		trapOnly[colChainrun] = append(trapOnly[colChainrun], lr.perConnUs)
 	}
 	trapOnly[colDirect] = perConn[colDirect]
+	var ptraceOnly [nCols][]float64
+	for _, lr := range conn[colPtrace] {
+		ptraceOnly[colChainrun] = append(ptraceOnly[colChainrun], lr.perConnUs)
+	}
+	ptraceOnly[colProxychains] = perConn[colProxychains]
+	ptraceOnly[colDirect] = perConn[colDirect]
 	var chains [nHops + 1][nCols][]float64 // chains[k]: per connection through k hops
 	for k := 2; k <= nHops; k++ {
 		for _, col := range []int{colChainrun, colProxychains} {
@@ -1126,6 +1139,7 @@ func (b *bench) table(conn [nConfigs][]loopResult, start [nCols][]float64, more 
 		{name: "added per connection over bare, µs (run − median bare)", vals: overBare, prec: 1},
 		{name: fmt.Sprintf("connloop N=%d whole command, ms (start-up included)", b.opts.n), vals: pick(func(l loopResult) float64 { return l.wallMs }), prec: 1},
 		{name: "per connection, µs, trap only: the client speaks SOCKS5 itself under chainrun, which lets the connect to the proxy through", vals: trapOnly, prec: 1},
+		{name: "per connection, µs, connects stopping for ptrace (CHAINRUN_PTRACE_ONLY=1: the path before the seccomp listener, and on kernels without one)", vals: ptraceOnly, prec: 1},
 	}
 	if b.opts.chainRuns > 0 {
 		for k := 2; k <= nHops; k++ {
