@@ -92,6 +92,10 @@ type xResult struct {
 	// hold: chainrun's VmRSS (MB) before the first connect, with all open,
 	// after all closed (and -hold-settle), and its VmHWM at the end.
 	rssBase, rssOpen, rssClosed, hwm float64
+	// The same three readings split: anonymous memory (RssAnon: what the
+	// tracer allocates) and file pages (RssFile: chainrun's own code,
+	// faulted in as code paths run for the first time).
+	anon, file [3]float64
 }
 
 func (b *bench) extraOn() bool { return b.opts.extraRuns > 0 }
@@ -433,35 +437,37 @@ func (b *bench) runExtra(ctx context.Context, c xCase, n int) (xResult, error) {
 	return res, nil
 }
 
-// vmStatus reads VmRSS and VmHWM of pid, in MB (10^6 bytes).
-func vmStatus(pid int) (rss, hwm float64, err error) {
+// vmReading is what vmStatus reads, in MB (10^6 bytes).
+type vmReading struct{ rss, hwm, anon, file float64 }
+
+// vmStatus reads VmRSS, VmHWM, RssAnon and RssFile of pid.
+func vmStatus(pid int) (vmReading, error) {
+	var r vmReading
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return r, err
 	}
+	fields := map[string]*float64{"VmRSS": &r.rss, "VmHWM": &r.hwm, "RssAnon": &r.anon, "RssFile": &r.file}
 	for _, line := range strings.Split(string(data), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		dst := fields[k]
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(v)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, 0, fmt.Errorf("/proc/%d/status: %q", pid, line)
+			return r, fmt.Errorf("/proc/%d/status: %q", pid, line)
 		}
 		kb, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return 0, 0, err
+			return r, err
 		}
-		if k == "VmRSS" {
-			rss = kb * 1024 / 1e6
-		} else {
-			hwm = kb * 1024 / 1e6
-		}
+		*dst = kb * 1024 / 1e6
 	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	if r.rss == 0 {
+		return r, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 	}
-	return rss, hwm, nil
+	return r, nil
 }
 
 // runHold runs connhold under chainrun and reads chainrun's memory at each
@@ -515,6 +521,7 @@ func (b *bench) runHold(ctx context.Context, c xCase, n int) (xResult, error) {
 		return xResult{}, fmt.Errorf("%s: %s\n  command: %s\n  stderr: %s", c.name, fmt.Sprintf(format, args...), strings.Join(argv, " "), stderr.String())
 	}
 	var res xResult
+	phase := 0 // which reading sample takes: baseline, open, closed
 	sample := func(want string, settle time.Duration, dst *float64) error {
 		select {
 		case line, ok := <-lines:
@@ -534,11 +541,13 @@ func (b *bench) runHold(ctx context.Context, c xCase, n int) (xResult, error) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		rss, hwm, err := vmStatus(pid)
+		m, err := vmStatus(pid)
 		if err != nil {
 			return err
 		}
-		*dst, res.hwm = rss, hwm
+		*dst, res.hwm = m.rss, m.hwm
+		res.anon[phase], res.file[phase] = m.anon, m.file
+		phase++
 		_, err = stdin.Write([]byte("go\n"))
 		return err
 	}
@@ -665,6 +674,16 @@ func (b *bench) extraRows(res [nXGroups][nCols][]xResult) []row {
 				vals: vals(xgHold, func(r xResult) float64 { return r.rssClosed }), prec: 1, abs: after},
 			row{name: "  the same, peak (VmHWM at the end)",
 				vals: vals(xgHold, func(r xResult) float64 { return r.hwm }), prec: 1},
+			row{name: "  its anonymous memory (RssAnon: what the tracer allocates), before the first connect",
+				vals: vals(xgHold, func(r xResult) float64 { return r.anon[0] }), prec: 2},
+			row{name: "    with the connections open",
+				vals: vals(xgHold, func(r xResult) float64 { return r.anon[1] }), prec: 2},
+			row{name: fmt.Sprintf("    after they all closed (%v later)", o.holdSettle),
+				vals: vals(xgHold, func(r xResult) float64 { return r.anon[2] }), prec: 2},
+			row{name: "  its file pages (RssFile: chainrun's code, paged in as code paths first run), before the first connect",
+				vals: vals(xgHold, func(r xResult) float64 { return r.file[0] }), prec: 2},
+			row{name: "    after they all closed",
+				vals: vals(xgHold, func(r xResult) float64 { return r.file[2] }), prec: 2},
 		)
 	}
 	return rows
