@@ -93,6 +93,24 @@ func (d *Dialer) IsProxy(dst netip.AddrPort) bool {
 	return false
 }
 
+// setNonBlocking puts sock, a descriptor sharing the program's open file
+// description, in non-blocking mode if it is not already, and returns
+// whether it was blocking and how to put the program's flags back: one
+// F_GETFL and, for a blocking socket, one F_SETFL each way.
+func setNonBlocking(sock int) (blocking bool, restore func(), err error) {
+	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
+	if err != nil {
+		return false, nil, fmt.Errorf("F_GETFL: %w", err)
+	}
+	if flags&unix.O_NONBLOCK != 0 {
+		return false, func() {}, nil
+	}
+	if _, err := unix.FcntlInt(uintptr(sock), unix.F_SETFL, flags|unix.O_NONBLOCK); err != nil {
+		return false, nil, fmt.Errorf("O_NONBLOCK: %w", err)
+	}
+	return true, func() { unix.FcntlInt(uintptr(sock), unix.F_SETFL, flags) }, nil
+}
+
 // ConnectSocket connects sock, a fresh TCP socket of the given family that
 // belongs to the traced program, through the chain to dst (an address, or
 // a name for the last hop to resolve: remote DNS). sock is a
@@ -103,19 +121,13 @@ func (d *Dialer) IsProxy(dst netip.AddrPort) bool {
 // error names the hop and satisfies errors.Is with the errno the program
 // should see (see Errno).
 func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst socks.Addr) (Route, error) {
-	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
-	if err != nil {
-		return nil, fmt.Errorf("F_GETFL: %w", err)
-	}
-	blocking := flags&unix.O_NONBLOCK == 0
 	// The handshake runs non-blocking, each wait bounded by poll(2); the
 	// program's mode comes back after.
-	if blocking {
-		if err := unix.SetNonblock(sock, true); err != nil {
-			return nil, fmt.Errorf("O_NONBLOCK: %w", err)
-		}
-		defer unix.SetNonblock(sock, false)
+	blocking, restore, err := setNonBlocking(sock)
+	if err != nil {
+		return nil, err
 	}
+	defer restore()
 	route, err := d.attempts(ctx, d.connectTo(dst),
 		func(Route) (int, int, error) { return sock, family, nil },
 		func(fd int) { dissolve(fd) })
@@ -135,16 +147,11 @@ func (d *Dialer) ConnectSocket(ctx context.Context, sock, family int, dst socks.
 // guarantees: the program's O_NONBLOCK flag is kept and a failed attempt
 // is dissolved.
 func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) error {
-	flags, err := unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0)
+	blocking, restore, err := setNonBlocking(sock)
 	if err != nil {
-		return fmt.Errorf("F_GETFL: %w", err)
+		return err
 	}
-	if flags&unix.O_NONBLOCK == 0 {
-		if err := unix.SetNonblock(sock, true); err != nil {
-			return fmt.Errorf("O_NONBLOCK: %w", err)
-		}
-		defer unix.SetNonblock(sock, false)
-	}
+	defer restore()
 	sa, err := encodeSockaddr(family, dst)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", dst, err)
@@ -165,7 +172,7 @@ func ConnectDirect(ctx context.Context, sock, family int, dst netip.AddrPort) er
 		}
 		return fmt.Errorf("connect to %s: %w", dst, err)
 	}
-	if flags&unix.O_NONBLOCK == 0 {
+	if blocking {
 		unix.Connect(sock, sa) // settle, as ConnectSocket does
 	}
 	return nil

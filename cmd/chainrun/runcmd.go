@@ -330,45 +330,55 @@ func (h *connectHandler) Connect(ctx context.Context, c *tracer.Call) tracer.Res
 	dec := h.plan.router.Decide(d)
 	var route chain.Route
 	var err error
-	via := ""
+	// via says how the connection went, for the log line: built only
+	// when one is written.
+	var via func() string
 	switch {
 	case dec.Action == chain.ActionDirect && fake:
 		var addrs []netip.Addr
 		if addrs, err = lookupLocal(ctx, d.Host, c.Info.Domain); err == nil {
 			real := netip.AddrPortFrom(addrs[0], d.Port)
-			via = "direct to " + real.String()
+			via = func() string { return "direct to " + real.String() }
 			err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, real)
 		} else {
-			via = "direct"
+			via = func() string { return "direct" }
 		}
 	case dec.Action == chain.ActionDirect:
-		via = "direct to " + dst.String()
+		via = func() string { return "direct to " + dst.String() }
 		err = chain.ConnectDirect(ctx, c.Socket, c.Info.Domain, dst)
 	default:
 		target := socks.AddrFromAddrPort(dst)
 		if fake {
 			target = socks.Addr{Name: d.Host, Port: d.Port}
 		}
-		ctx = chain.WithIsolation(ctx, h.iso.auth(c.Pid, target.String()))
+		if h.iso != nil {
+			ctx = chain.WithIsolation(ctx, h.iso.auth(c.Pid, target.String()))
+		}
 		route, err = dec.Dialer.ConnectSocket(ctx, c.Socket, c.Info.Domain, target)
-		via = "via " + route.String()
-		if route == nil {
-			via = "via " + chain.Route(dec.Dialer.Chain).String()
+		via = func() string {
+			if route == nil {
+				return "via " + chain.Route(dec.Dialer.Chain).String()
+			}
+			return "via " + route.String()
 		}
 	}
+	if fake && err == nil {
+		h.dns.track(c.Socket, dst.Addr())
+	}
+	if err == nil && !h.log.verbose {
+		return connected(c) // nothing to log: no strings to build
+	}
+	how := via()
 	if dec.Rule != "default" {
-		via += " (rule " + dec.Rule + ": " + dec.Pattern + ")"
+		how += " (rule " + dec.Rule + ": " + dec.Pattern + ")"
 	}
 	what := h.describe(c, d)
 	if err != nil {
 		errno := chain.Errno(err)
-		h.log.fail(c, what, via, err, errno)
+		h.log.fail(c, what, how, err, errno)
 		return tracer.Fail(errno)
 	}
-	if fake {
-		h.dns.track(c.Socket, dst.Addr())
-	}
-	h.log.conn(c, "tcp", what, via+" ok")
+	h.log.conn(c, "tcp", what, how+" ok")
 	return connected(c)
 }
 
