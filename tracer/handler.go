@@ -21,13 +21,14 @@ type Handler interface {
 	// false to have Connect called for this one.
 	Route(c *Call) (r Result, ok bool)
 	// Connect decides the connects Route left: in a goroutine of its own,
-	// or, when the calling thread is the only traced one, on the tracer
-	// thread itself (no thread hand-off: the cheapest path for the many
-	// programs that connect from one thread). It may take as long as the
-	// network needs, bounded by its own timeouts; ctx is cancelled if the
-	// thread dies while in a goroutine, and c.ProcessFd becomes readable if
-	// the process dies in either case. The calling thread stays stopped
-	// until it returns.
+	// or, when the calling thread is the only traced one, on the thread
+	// that received the call (the tracer thread, or the one receiving the
+	// filter's notifications: no thread hand-off, the cheapest path for
+	// the many programs that connect from one thread). It may take as long
+	// as the network needs, bounded by its own timeouts; ctx is cancelled
+	// if the thread dies while in a goroutine, and c.ProcessFd becomes
+	// readable if the process dies in either case. The calling thread
+	// waits until it returns.
 	Connect(ctx context.Context, c *Call) Result
 }
 
@@ -55,9 +56,11 @@ type Call struct {
 	Socket int
 	// Info describes the socket (domain, type, protocol, O_NONBLOCK).
 	Info syscalls.SocketInfo
-	// Inline is true when Connect runs on the tracer thread (the caller
-	// is the only traced thread): it should wait for the network in place
-	// rather than hand off to other threads.
+	// Inline is true when Connect should wait for the network in place,
+	// blocking the thread it runs on (poll(2)), rather than through Go's
+	// network poller: when it runs on the thread that received the call
+	// (the caller is the only traced thread), or in one of a bounded
+	// number of goroutines that may each hold a thread.
 	Inline bool
 	// ProcessFd is a pidfd of the calling process (owned by the tracer):
 	// it becomes readable when the process is gone, which may end a
