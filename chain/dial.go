@@ -246,7 +246,7 @@ func (d *Dialer) attempts(ctx context.Context, last hopRequest, open func(Route)
 	}
 	ctx, cancel := context.WithTimeout(ctx, orDefault(d.Budget, DefaultBudget))
 	defer cancel()
-	exclude := map[*Proxy]bool{}
+	var exclude map[*Proxy]bool // hops that failed in this connection (made at the first failure)
 	var lastErr error
 	for range d.Chain {
 		route, err := d.pick(exclude)
@@ -262,8 +262,10 @@ func (d *Dialer) attempts(ctx context.Context, last hopRequest, open func(Route)
 		}
 		herr := d.negotiate(ctx, fd, family, route, last)
 		if herr == nil {
-			for _, p := range route {
-				d.health().markUp(p)
+			if d.Mode != Strict { // a strict chain never marks a hop down
+				for _, p := range route {
+					d.health().markUp(p)
+				}
 			}
 			return route, nil
 		}
@@ -273,6 +275,9 @@ func (d *Dialer) attempts(ctx context.Context, last hopRequest, open func(Route)
 			return route, herr
 		}
 		d.health().markDown(herr.blame, time.Now())
+		if exclude == nil {
+			exclude = map[*Proxy]bool{}
+		}
 		exclude[herr.blame] = true
 	}
 	return nil, lastErr
@@ -348,7 +353,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // addresses in turn, bounded by ConnectTimeout.
 func (d *Dialer) connectFirst(ctx context.Context, conn handshakeConn, family int, hop *Proxy) error {
 	timeout := orDefault(d.ConnectTimeout, DefaultConnectTimeout)
-	var lastErr error = fmt.Errorf("no address of the proxy fits a socket of family %d: %w", family, syscall.ENETUNREACH)
+	var lastErr error
 	for _, addr := range hop.Addrs() {
 		sa, err := encodeSockaddr(family, addr)
 		if err != nil {
@@ -372,6 +377,9 @@ func (d *Dialer) connectFirst(ctx context.Context, conn handshakeConn, family in
 			return fmt.Errorf("connect to %s: %w", addr, syscall.ETIMEDOUT)
 		}
 		lastErr = fmt.Errorf("connect to %s: %w", addr, lastErr)
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no address of the proxy fits a socket of family %d: %w", family, syscall.ENETUNREACH)
 	}
 	return lastErr
 }

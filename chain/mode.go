@@ -100,13 +100,13 @@ func (h *hopHealth) markUp(p *Proxy) {
 // pick chooses the hops for one attempt, leaving out those in exclude
 // (hops that failed earlier in this connection).
 func (d *Dialer) pick(exclude map[*Proxy]bool) ([]*Proxy, error) {
+	if d.Mode == Strict {
+		return d.Chain, nil
+	}
 	h := d.health()
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if d.Mode == Strict {
-		return d.Chain, nil
-	}
 	var alive []*Proxy
 	var aliveIdx []int
 	for i, p := range d.Chain {
