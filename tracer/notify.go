@@ -37,25 +37,26 @@ type notifier struct {
 	// gone stop then.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// stop is an eventfd that ends the receiving goroutine.
+	// stop is an eventfd that ends the workers.
 	stop int
-	done chan struct{}
-	// calls holds a cancel function per thread whose connect a goroutine
-	// negotiates: the tracer thread cancels it if the thread dies.
+	// calls holds a cancel function per thread whose connect is being
+	// negotiated in a program of several threads: the tracer thread
+	// cancels it if the thread dies.
 	mu    sync.Mutex
 	calls map[int]context.CancelFunc
-	// negotiating counts the negotiations running in goroutines.
-	negotiating atomic.Int32
-	// inPlace holds a token per goroutine negotiation that waits in place.
-	inPlace chan struct{}
-	wg      sync.WaitGroup
+	// recvMu is held by the worker that waits for the next notification
+	// (leader and followers: the worker that receives a call negotiates it
+	// itself, in place, and another takes over the waiting).
+	recvMu sync.Mutex
+	// workers counts the workers; waiting, those waiting for recvMu.
+	workers, waiting atomic.Int32
+	wg               sync.WaitGroup
 }
 
-// maxInPlace bounds the goroutine negotiations that wait in place, each
-// holding a thread while it waits.
-// (measured with 200 threads connecting at once: 8 to 64 do alike, about
-// 20% faster than every negotiation on the poller).
-const maxInPlace = 16
+// maxWorkers bounds the connects negotiated at once, each by a worker
+// that holds a thread while it waits for the network; calls beyond wait in
+// the kernel's queue for the next free worker.
+const maxWorkers = 32
 
 // newNotifier serves listener, which it owns from now on.
 func newNotifier(t *Tracer, ts *tasks, listener int) (*notifier, error) {
@@ -68,7 +69,7 @@ func newNotifier(t *Tracer, ts *tasks, listener int) (*notifier, error) {
 	// wake each other across CPUs, which costs more but works.
 	syscalls.SetSyncWakeUp(listener)
 	return &notifier{t: t, tasks: ts, listener: listener, rules: syscalls.NotifyRules(), stop: stop,
-		done: make(chan struct{}), calls: map[int]context.CancelFunc{}, inPlace: make(chan struct{}, maxInPlace)}, nil
+		calls: map[int]context.CancelFunc{}}, nil
 }
 
 func (n *notifier) logf(format string, args ...any) {
@@ -77,10 +78,57 @@ func (n *notifier) logf(format string, args ...any) {
 	}
 }
 
-// serve receives notifications until the filter has no more users (every
-// traced process is gone) or close is called.
+// startWorker adds a worker.
+func (n *notifier) startWorker() {
+	n.workers.Add(1)
+	n.wg.Add(1)
+	go n.serve()
+}
+
+// serve is one worker: it takes its turn waiting for a notification and
+// negotiates the call it receives, in place. Before it does, it lets the
+// next worker wait, starting one when none is free and the program has
+// more than one thread (a single-threaded program is served by one worker,
+// with no hand-off at all). When maxWorkers are all busy, calls go to
+// goroutines that wait through Go's network poller, so any number of
+// connects are negotiated at once. It returns once the filter has no more
+// users (every traced process is gone) or close is called.
 func (n *notifier) serve() {
-	defer close(n.done)
+	defer n.wg.Done()
+	defer n.workers.Add(-1)
+	for {
+		n.waiting.Add(1)
+		n.recvMu.Lock()
+		n.waiting.Add(-1)
+		for {
+			nt, ok := n.receive()
+			if !ok {
+				n.recvMu.Unlock()
+				return
+			}
+			if n.waiting.Load() == 0 && n.tasks.threads.Load() > 1 {
+				if n.workers.Load() >= maxWorkers {
+					// Every worker is busy: the poller takes
+					// this one, and this worker goes on waiting.
+					n.wg.Add(1)
+					go func() {
+						defer n.wg.Done()
+						n.handle(nt, false)
+					}()
+					continue
+				}
+				n.startWorker()
+			}
+			n.recvMu.Unlock()
+			n.handle(nt, true)
+			break
+		}
+	}
+}
+
+// receive waits for the next notification; ok is false when the workers
+// must stop.
+func (n *notifier) receive() (nt syscalls.Notification, ok bool) {
 	fds := []unix.PollFd{{Fd: int32(n.listener), Events: unix.POLLIN}, {Fd: int32(n.stop), Events: unix.POLLIN}}
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
@@ -89,34 +137,33 @@ func (n *notifier) serve() {
 				continue
 			}
 			n.logf("polling the seccomp listener: %v", err)
-			return
+			return nt, false
 		}
 		if fds[1].Revents != 0 {
-			return
+			return nt, false
 		}
 		if fds[0].Revents&unix.POLLIN == 0 {
-			return // POLLHUP: no task uses the filter any more
+			return nt, false // POLLHUP: no task uses the filter any more
 		}
 		nt, err := syscalls.Receive(n.listener)
-		if err != nil {
-			if err == unix.ENOENT {
-				continue // the caller went away first
-			}
-			n.logf("receiving a seccomp notification: %v", err)
-			return
+		if err == unix.ENOENT {
+			continue // the caller went away first
 		}
-		n.handle(nt)
+		if err != nil {
+			n.logf("receiving a seccomp notification: %v", err)
+			return nt, false
+		}
+		return nt, true
 	}
 }
 
-// close stops the receiving goroutine, waits for the negotiations still
-// running (each bounded by its own timeouts; their callers are gone) and
-// closes the listener.
+// close stops the workers once they have answered what they hold (every
+// traced process is gone: their negotiations end at once), and closes the
+// listener.
 func (n *notifier) close() {
 	var one [8]byte
 	one[0] = 1
 	unix.Write(n.stop, one[:])
-	<-n.done
 	n.cancel()
 	n.wg.Wait()
 	unix.Close(n.stop)
@@ -132,10 +179,11 @@ func (n *notifier) answer(id uint64, res Result) {
 	}
 }
 
-// handle decides one notification. The program's thread sleeps in the
+// handle decides one notification, waiting for the network in place or
+// through Go's network poller. The program's thread sleeps in the
 // kernel until it is answered; it is answered exactly once, or not at all
 // when the thread is gone.
-func (n *notifier) handle(nt syscalls.Notification) {
+func (n *notifier) handle(nt syscalls.Notification, inPlace bool) {
 	start := time.Now()
 	trap, ok := syscalls.NotifyTrap(n.rules, nt.Arch, nt.Nr)
 	if !ok || trap.Call() != syscalls.CallConnect {
@@ -177,38 +225,25 @@ func (n *notifier) handle(nt syscalls.Notification) {
 		n.finish(nt.ID, call, res, step)
 		return
 	}
-	if n.tasks.threads.Load() == 1 && n.negotiating.Load() == 0 {
-		// The only traced thread waits for this answer: negotiate here.
-		call.Inline = true
-		n.finish(nt.ID, call, n.t.Handler.Connect(n.ctx, call), stepDecided)
-		return
-	}
-	ctx, cancel := context.WithCancel(n.ctx)
-	n.mu.Lock()
-	n.calls[nt.Tid] = cancel
-	n.mu.Unlock()
-	n.negotiating.Add(1)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		defer n.negotiating.Add(-1)
-		// Up to maxInPlace negotiations wait in place, each on a thread
-		// of its own (blocking poll: no descriptor to duplicate and
-		// register with the network poller, no hand-offs between
-		// threads); beyond that they share the poller.
-		select {
-		case n.inPlace <- struct{}{}:
-			call.Inline = true
-			defer func() { <-n.inPlace }()
-		default:
-		}
-		res := n.t.Handler.Connect(ctx, call)
+	// Negotiate here: in place on the worker the call came to, or through
+	// the poller. In a program of several threads, the tracer thread may
+	// see the caller die meanwhile and cancel it.
+	call.Inline = inPlace
+	ctx := n.ctx
+	if n.tasks.threads.Load() > 1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(n.ctx)
 		n.mu.Lock()
-		delete(n.calls, nt.Tid)
+		n.calls[nt.Tid] = cancel
 		n.mu.Unlock()
-		cancel()
-		n.finish(nt.ID, call, res, stepDecided)
-	}()
+		defer func() {
+			n.mu.Lock()
+			delete(n.calls, nt.Tid)
+			n.mu.Unlock()
+			cancel()
+		}()
+	}
+	n.finish(nt.ID, call, n.t.Handler.Connect(ctx, call), stepDecided)
 }
 
 // threadGone cancels the negotiation of thread tid, if one runs: the
@@ -338,7 +373,7 @@ func (l *loop) startNotifier(ctx context.Context, pid, num int) error {
 	}
 	n.ctx, n.cancel = context.WithCancel(ctx)
 	l.notifier = n
-	go n.serve()
+	n.startWorker()
 	return nil
 }
 
