@@ -260,7 +260,6 @@ func (n *notifier) threadGone(tid int) {
 // finish answers a connect, releases what its call holds, and watches the
 // socket when the result asks for it.
 func (n *notifier) finish(id uint64, call *Call, res Result, step connectStep) {
-	unix.Close(call.Socket)
 	if step == stepKernel {
 		res = Allow()
 	}
@@ -268,6 +267,8 @@ func (n *notifier) finish(id uint64, call *Call, res Result, step connectStep) {
 		n.tasks.watch(call.Pid, call.Fd)
 	}
 	n.answer(id, res)
+	// The program runs on from here; the duplicate is chainrun's own.
+	unix.Close(call.Socket)
 	n.tasks.release(call.Pid, call.ProcessFd)
 }
 
