@@ -7,7 +7,7 @@
  * "connect_block" (x86-64) and with -m32 as "connect32" (a real i386 program,
  * whose connect goes through the 32-bit syscall ABI).
  *
- * usage: connect_block [-6mapped] [-twice] HOST PORT [PATH]
+ * usage: connect_block [-6mapped] [-twice] [-alarm] HOST PORT [PATH]
  *   HOST     an IPv4 or IPv6 literal (no DNS)
  *   PATH     defaults to /index.html
  *   -6mapped use an AF_INET6 socket and the IPv4-mapped form ::ffff:HOST
@@ -15,6 +15,10 @@
  *   -twice   call connect() again right after it succeeded and print
  *            "second connect: ERRNO_NAME" (the kernel says EISCONN), or
  *            "second connect: 0"
+ *   -alarm   a SIGALRM every millisecond during connect(), with a handler
+ *            installed without SA_RESTART: a signal that interrupted the
+ *            call would show as "connect: EINTR"; after it, prints
+ *            "alarms during connect: N"
  *
  * Output (stdout):
  *   connect: 0                     (or "connect: ECONNREFUSED" etc., exit 3)
@@ -24,9 +28,20 @@
  */
 #include "common.h"
 
+#include <signal.h>
+#include <sys/time.h>
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
 int main(int argc, char **argv)
 {
-	int mapped = 0, twice = 0, fd, i;
+	int mapped = 0, twice = 0, alarm_during = 0, fd, i;
 	const char *path = "/index.html";
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -38,11 +53,13 @@ int main(int argc, char **argv)
 			mapped = 1;
 		else if (strcmp(argv[i], "-twice") == 0)
 			twice = 1;
+		else if (strcmp(argv[i], "-alarm") == 0)
+			alarm_during = 1;
 		else
 			break;
 	}
 	if (argc - i < 2 || argc - i > 3) {
-		fprintf(stderr, "usage: %s [-6mapped] [-twice] HOST PORT [PATH]\n", argv[0]);
+		fprintf(stderr, "usage: %s [-6mapped] [-twice] [-alarm] HOST PORT [PATH]\n", argv[0]);
 		return EXIT_USAGE;
 	}
 	if (argc - i == 3)
@@ -53,8 +70,22 @@ int main(int argc, char **argv)
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	if (fd < 0)
 		die_errno("socket", errno, EXIT_SYSCALL);
+	if (alarm_during) {
+		struct sigaction sa;
+		struct itimerval every = {{0, 1000}, {0, 1000}};
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_alarm; /* no SA_RESTART */
+		sigaction(SIGALRM, &sa, NULL);
+		setitimer(ITIMER_REAL, &every, NULL);
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
 		die_errno("connect", errno, EXIT_CONNECT);
+	if (alarm_during) {
+		struct itimerval off = {{0, 0}, {0, 0}};
+		sig_atomic_t n = alarms;
+		setitimer(ITIMER_REAL, &off, NULL);
+		printf("alarms during connect: %d\n", (int)n);
+	}
 	printf("connect: 0\n");
 	if (twice) {
 		int rc = connect(fd, (struct sockaddr *)&ss, len);
