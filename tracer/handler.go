@@ -16,7 +16,8 @@ import (
 // only for a fresh (unconnected, not listening) IPv4 or IPv6 socket; every
 // other connect goes to the kernel untouched.
 type Handler interface {
-	// Route is called on the tracer thread and must not block: it answers
+	// Route is called on the thread that received the call (the tracer
+	// thread, or a notification worker) and must not block: it answers
 	// at once the connects that need no network (ok true), or returns ok
 	// false to have Connect called for this one.
 	Route(c *Call) (r Result, ok bool)
@@ -191,9 +192,9 @@ func (v Verdict) String() string {
 }
 
 // UnixHandler is an optional interface of a Handler: it sees connects to
-// AF_UNIX sockets (on the tracer thread; it must not block) and may refuse
-// them, e.g. the sockets of resolver daemons (nscd, systemd-resolved) that
-// would resolve names outside the chain.
+// AF_UNIX sockets (on the thread that received the call; it must not
+// block) and may refuse them, e.g. the sockets of resolver daemons (nscd,
+// systemd-resolved) that would resolve names outside the chain.
 type UnixHandler interface {
 	ConnectUnix(c *UnixCall) Result
 }

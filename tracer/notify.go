@@ -20,14 +20,12 @@ import (
 // thread. A connect then costs two context switches on one CPU (the
 // program sleeps in the kernel while chainrun decides) instead of a ptrace
 // stop, its register reads and its resume; and connects of different
-// threads are decided at once, by as many goroutines, without queueing on
-// the tracer thread.
+// threads are decided at once, without queueing on the tracer thread.
 //
-// One goroutine receives: it reads the call, duplicates the socket, and
-// answers at once what needs no network (Handler.Route). A negotiation
-// runs on that same goroutine when the caller is the only traced thread
-// (no hand-off), otherwise in a goroutine of its own, which answers when
-// it is done.
+// Workers take turns waiting on the listener (see serve). The one that
+// receives a call reads it, duplicates the socket, answers at once what
+// needs no network (Handler.Route) and otherwise negotiates the call
+// itself, waiting for the network in place, then answers.
 type notifier struct {
 	t        *Tracer
 	tasks    *tasks
@@ -53,9 +51,9 @@ type notifier struct {
 	wg               sync.WaitGroup
 }
 
-// maxWorkers bounds the connects negotiated at once, each by a worker
-// that holds a thread while it waits for the network; calls beyond wait in
-// the kernel's queue for the next free worker.
+// maxWorkers bounds the workers, each holding a thread while it waits for
+// the network; calls that come while all are busy are negotiated by
+// goroutines on Go's network poller.
 const maxWorkers = 32
 
 // newNotifier serves listener, which it owns from now on.
