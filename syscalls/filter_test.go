@@ -244,33 +244,38 @@ func TestTrapNames(t *testing.T) {
 	}
 }
 
-// TestNotifyRules checks which calls go to the listener: the native connect
-// alone (its arguments are in the notification; the compat ABIs and
-// socketcall keep the ptrace path, which reads them from registers and
-// memory), and that NotifyTrap names it.
+// TestNotifyRules checks which calls go to the listener: the native
+// connect and sends (their arguments are in the notification; the compat
+// ABIs and socketcall keep the ptrace path, which reads them from registers
+// and memory, and receives stop so that the tracer can follow them to
+// their exit), and that NotifyTrap names them.
 func TestNotifyRules(t *testing.T) {
 	rules := NotifyRules()
-	notified := 0
+	want := map[Trap]bool{TrapConnect: true, MakeTrap(CallSendto, VariantNative): true,
+		MakeTrap(CallSendmsg, VariantNative): true, MakeTrap(CallSendmmsg, VariantNative): true}
+	notified := map[Trap]bool{}
 	for _, r := range rules {
 		if !r.Notify {
 			continue
 		}
-		notified++
-		if r.Trap != TrapConnect {
-			t.Errorf("%v goes to the listener; only the native connect should", r.Trap)
+		notified[r.Trap] = true
+		if !want[r.Trap] {
+			t.Errorf("%v goes to the listener; it should stop for ptrace", r.Trap)
 		}
-		if trap, ok := NotifyTrap(rules, r.Arch, r.Nr); !ok || trap != TrapConnect {
-			t.Errorf("NotifyTrap(%#x, %d) = %v, %v", r.Arch, r.Nr, trap, ok)
+		if trap, ok := NotifyTrap(rules, r.Arch, r.Nr); !ok || trap != r.Trap {
+			t.Errorf("NotifyTrap(%#x, %d) = %v, %v; want %v", r.Arch, r.Nr, trap, ok, r.Trap)
 		}
 	}
-	if notified != 1 {
-		t.Errorf("%d rules go to the listener, want 1", notified)
+	for trap := range want {
+		if !notified[trap] {
+			t.Errorf("%v does not go to the listener", trap)
+		}
 	}
 	for _, r := range Rules() {
 		if r.Notify {
 			t.Errorf("Rules() has %v going to a listener", r.Trap)
 		}
-		if r.Trap != TrapConnect {
+		if !want[r.Trap] {
 			if _, ok := NotifyTrap(rules, r.Arch, r.Nr); ok && r.Arg0 == nil {
 				t.Errorf("NotifyTrap names %v, which stops for ptrace", r.Trap)
 			}

@@ -22,12 +22,16 @@ import (
 // interrupt a connect halfway through its negotiation.
 const ListenerFilterFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 
-// NotifyRules is the rule table with the native connect handed to the
-// listener; every other trap still stops the tracee for the tracer.
+// NotifyRules is the rule table with the native connect, sendto, sendmsg
+// and sendmmsg handed to the listener (their arguments are in the
+// notification, their buffers read with process_vm_readv). The receives
+// still stop for the tracer, which follows those on redirected sockets to
+// their exit; so does every call of the other ABIs.
 func NotifyRules() []Rule {
 	rules := Rules()
 	for i := range rules {
-		if rules[i].Trap == TrapConnect {
+		switch rules[i].Trap {
+		case TrapConnect, MakeTrap(CallSendto, VariantNative), MakeTrap(CallSendmsg, VariantNative), MakeTrap(CallSendmmsg, VariantNative):
 			rules[i].Notify = true
 		}
 	}

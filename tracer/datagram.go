@@ -35,9 +35,7 @@ type outMessage struct {
 }
 
 // onSend handles sendto, sendmsg and sendmmsg that carry a destination
-// address: the DatagramHandler decides each datagram. When every one may go
-// where the program asked, the kernel does the send; otherwise the tracer
-// sends them itself on the program's socket and skips the syscall.
+// address (see planSend), stopped for ptrace.
 func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Trap, regs *syscalls.Regs, a sysArgs, start time.Time) {
 	lay := syscalls.LayoutFor(trap)
 	msgs, ok := readOutMessages(tid, trap, lay, a)
@@ -45,31 +43,58 @@ func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Tr
 		l.resume(tid, 0) // nothing with an address, or unreadable: the kernel answers
 		return
 	}
-	fd := a.fd()
-	tgid, sock, pidfd, err := l.socketOf(tid, th, fd)
+	tgid, sock, pidfd, err := l.socketOf(tid, th, a.fd())
 	if err != nil {
 		l.resume(tid, 0)
 		return
 	}
-	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Socket: sock, Start: start, ProcessFd: pidfd}
-	info, err := syscalls.InspectSocket(sock)
-	if err != nil {
+	call := &Call{Tid: tid, Pid: tgid, Trap: trap, Fd: a.fd(), Socket: sock, Start: start, ProcessFd: pidfd}
+	plan := planSend(l.t.Handler, l.tasks, call, lay, a, msgs)
+	switch {
+	case plan.kernel:
 		l.callDone(call)
-		l.resume(tid, 0) // not a socket: ENOTSOCK from the kernel
-		return
+		l.resume(tid, 0)
+	case plan.fastOpen != nil:
+		l.negotiate(ctx, th, call, regs, plan.fastOpen) // the call is handed over
+	default:
+		l.callDone(call)
+		l.finish(tid, tgid, call.Fd, regs, plan.res)
+	}
+}
+
+// sendPlan is what a trapped send comes to.
+type sendPlan struct {
+	// kernel: the kernel sends as the program asked.
+	kernel bool
+	// res: otherwise, what the program sees (chainrun sent what it
+	// redirected, or refused).
+	res Result
+	// fastOpen, when not nil: a TCP Fast Open whose connect the Handler's
+	// Connect must negotiate; these bytes are sent once connected.
+	fastOpen []byte
+}
+
+// planSend decides a trapped send of msgs on call.Socket (call.Info is
+// filled in): every datagram with an address goes to the DatagramHandler;
+// when all may go where the program asked, the kernel does the send,
+// otherwise chainrun sends them itself on the program's socket and the
+// syscall is answered with what was sent. A TCP Fast Open (sendto or
+// sendmsg with MSG_FASTOPEN on a fresh stream socket: a connect and a send
+// in one call) goes through the chain like a connect: Route may answer it
+// at once, or it must be negotiated. Never a direct SYN with data.
+func planSend(h Handler, ts *tasks, call *Call, lay syscalls.Layout, a sysArgs, msgs []outMessage) sendPlan {
+	info, err := syscalls.InspectSocket(call.Socket)
+	if err != nil {
+		return sendPlan{kernel: true} // not a socket: ENOTSOCK from the kernel
 	}
 	call.Info = info
+	trap := call.Trap
 	if info.Type == unix.SOCK_STREAM && sendFlags(trap, a)&unix.MSG_FASTOPEN != 0 && info.Fresh {
-		// TCP Fast Open: a connect and a send in one call. It goes
-		// through the chain like a connect (the call is handed over).
-		l.onFastOpen(ctx, th, call, regs, msgs)
-		return
+		return planFastOpen(h, call, msgs)
 	}
-	defer l.callDone(call)
-	dh, ok := l.t.Handler.(DatagramHandler)
+	dh, ok := h.(DatagramHandler)
 	if !ok {
-		l.resume(tid, 0)
-		return
+		return sendPlan{kernel: true}
 	}
 	allPass := true
 	for i := range msgs {
@@ -77,20 +102,19 @@ func (l *loop) onSend(ctx context.Context, tid int, th *thread, trap syscalls.Tr
 		if !m.dst.IsValid() {
 			continue
 		}
-		m.verdict = dh.Datagram(&Datagram{Tid: tid, Pid: tgid, Trap: trap, Fd: fd, Info: info, Start: start, Dst: m.dst, Size: m.size})
+		m.verdict = dh.Datagram(&Datagram{Tid: call.Tid, Pid: call.Pid, Trap: trap, Fd: call.Fd, Info: info, Start: call.Start, Dst: m.dst, Size: m.size, Notified: call.Notified})
 		if m.verdict.kind != verdictPass {
 			allPass = false
 		}
 	}
 	if allPass {
-		l.resume(tid, 0)
-		return
+		return sendPlan{kernel: true}
 	}
-	ret, redirected := sendMessages(tid, sock, info.Domain, trap, lay, a, msgs)
+	ret, redirected := sendMessages(call.Tid, call.Socket, info.Domain, trap, lay, a, msgs)
 	if redirected {
-		l.tasks.watch(tgid, fd)
+		ts.watch(call.Pid, call.Fd)
 	}
-	l.finish(tid, tgid, fd, regs, Return(ret))
+	return sendPlan{res: Return(ret)}
 }
 
 // sendFlags is a send call's flags argument.
@@ -105,43 +129,37 @@ func sendFlags(trap syscalls.Trap, a sysArgs) uint64 {
 // connect: what fits is sent, and the program sees a short write.
 const maxFastOpen = 64 << 10
 
-// onFastOpen handles sendto/sendmsg with MSG_FASTOPEN on a fresh TCP
-// socket, which connects without connect(2): the Handler routes it as the
-// connect it is, and once connected (through the chain) the tracer sends
-// the data on the program's socket and returns its length. Never a direct
-// SYN with data.
-// call is the connect it amounts to, without its destination yet; the
-// tracer owns call.Socket.
-func (l *loop) onFastOpen(ctx context.Context, th *thread, call *Call, regs *syscalls.Regs, msgs []outMessage) {
-	tid, tgid, fd := call.Tid, call.Pid, call.Fd
+// planFastOpen plans a TCP Fast Open (see planSend): call is the connect
+// it amounts to, without its destination yet.
+func planFastOpen(h Handler, call *Call, msgs []outMessage) sendPlan {
 	if call.Trap.Variant() == syscalls.VariantSocketcall || call.Trap.Call() == syscalls.CallSendmmsg || len(msgs) != 1 || !msgs[0].dst.IsValid() {
-		l.callDone(call)
-		l.finish(tid, tgid, fd, regs, Fail(syscall.EOPNOTSUPP))
-		return
+		return sendPlan{res: Fail(syscall.EOPNOTSUPP)}
 	}
 	m := msgs[0]
 	if m.size > maxFastOpen {
 		m.iov = clampIovecs(m.iov, maxFastOpen)
 		m.size = maxFastOpen
 	}
-	data, err := gather(tid, m)
+	data, err := gather(call.Tid, m)
 	if err != nil {
-		l.callDone(call)
-		l.finish(tid, tgid, fd, regs, Fail(errnoOf(err, syscall.EFAULT)))
-		return
+		return sendPlan{res: Fail(errnoOf(err, syscall.EFAULT))}
 	}
 	call.Dst = m.dst
-	if res, ok := l.t.Handler.Route(call); ok {
-		l.callDone(call)
+	if res, ok := h.Route(call); ok {
 		if ret, em := res.Emulated(); em && ret >= 0 {
 			// A connect answered without the network cannot carry
 			// data: refuse rather than guess.
 			res = Fail(syscall.EOPNOTSUPP)
 		}
-		l.finish(tid, tgid, fd, regs, res) // Allow: the kernel does it (a direct route)
-		return
+		if !res.emulate {
+			return sendPlan{kernel: true} // a direct route: the kernel does it
+		}
+		return sendPlan{res: res}
 	}
-	l.negotiate(ctx, th, call, regs, data)
+	if data == nil {
+		data = []byte{}
+	}
+	return sendPlan{fastOpen: data}
 }
 
 // clampIovecs keeps the first n bytes of iov.

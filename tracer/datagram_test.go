@@ -170,6 +170,11 @@ func TestDatagramRedirect(t *testing.T) {
 					if d.Dst != fake || d.Info.Type != unix.SOCK_DGRAM {
 						t.Errorf("datagram %+v: want destination %s on a datagram socket", d, fake)
 					}
+					// Native sends go to the listener; 32-bit ones,
+					// and all under PtraceOnly, stop.
+					if want := c.prog == "udp_probe" && !ptracePath(t); d.Notified != want {
+						t.Errorf("datagram notified = %v, want %v", d.Notified, want)
+					}
 				}
 			})
 		}
@@ -179,28 +184,32 @@ func TestDatagramRedirect(t *testing.T) {
 // TestDatagramRefused checks that a refused datagram fails the send with
 // the handler's errno and that nothing reaches the destination.
 func TestDatagramRefused(t *testing.T) {
-	echo := echoUDP(t, "udp4", "127.0.0.1:0")
-	for _, send := range []string{"sendto", "sendmsg", "sendmmsg"} {
-		t.Run(send, func(t *testing.T) {
-			h := &redirector{fake: echo, real: echo, refuse: true}
-			code, out := runTraced(t, h, progs().Path(t, "udp_probe"), send, "recvfrom", echo.Addr().String(), itoa(echo.Port()))
-			if code == 0 || !strings.Contains(out, "send: EPERM") {
-				t.Fatalf("exit %d, want a send failing with EPERM:\n%s", code, out)
-			}
-		})
-	}
+	forEachPath(t, func(t *testing.T) {
+		echo := echoUDP(t, "udp4", "127.0.0.1:0")
+		for _, send := range []string{"sendto", "sendmsg", "sendmmsg"} {
+			t.Run(send, func(t *testing.T) {
+				h := &redirector{fake: echo, real: echo, refuse: true}
+				code, out := runTraced(t, h, progs().Path(t, "udp_probe"), send, "recvfrom", echo.Addr().String(), itoa(echo.Port()))
+				if code == 0 || !strings.Contains(out, "send: EPERM") {
+					t.Fatalf("exit %d, want a send failing with EPERM:\n%s", code, out)
+				}
+			})
+		}
+	})
 }
 
 // TestDatagramPassed checks that datagrams the handler passes go where the
 // program sent them, with the kernel's own source address.
 func TestDatagramPassed(t *testing.T) {
-	echo := echoUDP(t, "udp4", "127.0.0.1:0")
-	h := &redirector{fake: netip.MustParseAddrPort("127.0.0.9:53"), real: echo}
-	code, out := runTraced(t, h, progs().Path(t, "udp_probe"), "sendmmsg", "recvmsg", echo.Addr().String(), itoa(echo.Port()))
-	want := "reply from 127.0.0.1 port " + itoa(echo.Port()) + ": echo:ping2"
-	if code != 0 || !strings.Contains(out, want) {
-		t.Fatalf("exit %d, want %q:\n%s", code, want, out)
-	}
+	forEachPath(t, func(t *testing.T) {
+		echo := echoUDP(t, "udp4", "127.0.0.1:0")
+		h := &redirector{fake: netip.MustParseAddrPort("127.0.0.9:53"), real: echo}
+		code, out := runTraced(t, h, progs().Path(t, "udp_probe"), "sendmmsg", "recvmsg", echo.Addr().String(), itoa(echo.Port()))
+		want := "reply from 127.0.0.1 port " + itoa(echo.Port()) + ": echo:ping2"
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q:\n%s", code, want, out)
+		}
+	})
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
@@ -288,41 +297,42 @@ for p in sys.argv[1:]:
 // once the handler has connected the socket: the program sees its bytes
 // sent and the peer's answer, and nothing went out by itself.
 func TestFastOpen(t *testing.T) {
-	testnet.NeedCommand(t, "python3")
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan string, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 100)
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			n, _ := c.Read(buf)
-			got <- string(buf[:n])
-			c.Write([]byte("ack:" + string(buf[:n])))
-			c.Close()
+	forEachPath(t, func(t *testing.T) {
+		testnet.NeedCommand(t, "python3")
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	real := netip.MustParseAddrPort(ln.Addr().String())
-	fake := netip.MustParseAddrPort("127.0.0.9:9") // where the program sends; nothing listens
-	for _, how := range []string{"sendto", "sendmsg"} {
-		t.Run(how, func(t *testing.T) {
-			h := &recorder{answer: func(c *tracer.Call) tracer.Result {
-				if c.Dst != fake || c.Info.Type != unix.SOCK_STREAM {
-					return tracer.Fail(unix.EACCES)
+		defer ln.Close()
+		got := make(chan string, 4)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
 				}
-				if err := unix.Connect(c.Socket, &unix.SockaddrInet4{Port: int(real.Port()), Addr: real.Addr().As4()}); err != nil {
-					return tracer.Fail(err.(syscall.Errno))
-				}
-				return tracer.Return(0)
-			}}
-			code, out := runTraced(t, h, "python3", "-c", `
+				buf := make([]byte, 100)
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _ := c.Read(buf)
+				got <- string(buf[:n])
+				c.Write([]byte("ack:" + string(buf[:n])))
+				c.Close()
+			}
+		}()
+		real := netip.MustParseAddrPort(ln.Addr().String())
+		fake := netip.MustParseAddrPort("127.0.0.9:9") // where the program sends; nothing listens
+		for _, how := range []string{"sendto", "sendmsg"} {
+			t.Run(how, func(t *testing.T) {
+				h := &recorder{answer: func(c *tracer.Call) tracer.Result {
+					if c.Dst != fake || c.Info.Type != unix.SOCK_STREAM {
+						return tracer.Fail(unix.EACCES)
+					}
+					if err := unix.Connect(c.Socket, &unix.SockaddrInet4{Port: int(real.Port()), Addr: real.Addr().As4()}); err != nil {
+						return tracer.Fail(err.(syscall.Errno))
+					}
+					return tracer.Return(0)
+				}}
+				code, out := runTraced(t, h, "python3", "-c", `
 import socket, sys
 s = socket.socket()
 addr = (sys.argv[2], int(sys.argv[3]))
@@ -333,22 +343,25 @@ else:
 print("sent", n)
 print("reply", s.recv(100).decode())
 `, how, fake.Addr().String(), strconv.Itoa(int(fake.Port())))
-			if code != 0 || !strings.Contains(out, "sent 5") || !strings.Contains(out, "reply ack:hello") {
-				t.Fatalf("exit %d:\n%s", code, out)
-			}
-			select {
-			case data := <-got:
-				if data != "hello" {
-					t.Errorf("the peer got %q", data)
+				if code != 0 || !strings.Contains(out, "sent 5") || !strings.Contains(out, "reply ack:hello") {
+					t.Fatalf("exit %d:\n%s", code, out)
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the peer got nothing")
-			}
-			if calls := h.recorded(); len(calls) != 1 || calls[0].Dst != fake {
-				t.Errorf("handler calls %+v, want one connect to %s", calls, fake)
-			}
-		})
-	}
+				select {
+				case data := <-got:
+					if data != "hello" {
+						t.Errorf("the peer got %q", data)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the peer got nothing")
+				}
+				if calls := h.recorded(); len(calls) != 1 || calls[0].Dst != fake {
+					t.Errorf("handler calls %+v, want one connect to %s", calls, fake)
+				} else if calls[0].Notified == ptracePath(t) {
+					t.Errorf("call notified = %v on the %s path", calls[0].Notified, t.Name())
+				}
+			})
+		}
+	})
 }
 
 // policyRecorder refuses raw and packet sockets and io_uring_setup.

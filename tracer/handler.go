@@ -150,6 +150,8 @@ type Datagram struct {
 	Dst netip.AddrPort
 	// Size is the datagram's length in bytes.
 	Size int
+	// Notified is as in Call.
+	Notified bool
 }
 
 // Program is the name of the sending process, for logs.

@@ -15,9 +15,9 @@ import (
 	"github.com/chainrun/chainrun/syscalls"
 )
 
-// notifier answers the connects the filter hands to its listener (seccomp
-// user notification) rather than stopping the program for the tracer
-// thread. A connect then costs two context switches on one CPU (the
+// notifier answers the connects and sends the filter hands to its listener
+// (seccomp user notification) rather than stopping the program for the
+// tracer thread. A connect then costs two context switches on one CPU (the
 // program sleeps in the kernel while chainrun decides) instead of a ptrace
 // stop, its register reads and its resume; and connects of different
 // threads are decided at once, without queueing on the tracer thread.
@@ -184,10 +184,18 @@ func (n *notifier) answer(id uint64, res Result) {
 func (n *notifier) handle(nt syscalls.Notification, inPlace bool) {
 	start := time.Now()
 	trap, ok := syscalls.NotifyTrap(n.rules, nt.Arch, nt.Nr)
-	if !ok || trap.Call() != syscalls.CallConnect {
+	switch {
+	case !ok:
 		n.answer(nt.ID, Allow()) // not a call the filter sends here
-		return
+	case trap.Call() == syscalls.CallConnect:
+		n.onConnect(nt, trap, start, inPlace)
+	default:
+		n.onSend(nt, trap, start, inPlace)
 	}
+}
+
+// onConnect decides a connect.
+func (n *notifier) onConnect(nt syscalls.Notification, trap syscalls.Trap, start time.Time, inPlace bool) {
 	fd := int(int32(nt.Args[0]))
 	sa, err := readSockaddr(nt.Tid, nt.Args[1], nt.Args[2])
 	if !syscalls.Valid(n.listener, nt.ID) {
@@ -201,31 +209,74 @@ func (n *notifier) handle(nt syscalls.Notification, inPlace bool) {
 		n.answer(nt.ID, Allow()) // other families, or a malformed address
 		return
 	}
-	tgid, err := n.tasks.tgidOf(nt.Tid)
-	if err != nil {
-		n.answerError(nt, err) // the thread is going away
-		return
-	}
-	pidfd, err := n.tasks.acquire(tgid)
+	call, err := n.callOn(nt, trap, fd, start)
 	if err != nil {
 		n.answerError(nt, err)
 		return
 	}
-	sock, err := syscalls.GetFd(pidfd, fd)
-	if err != nil {
-		n.tasks.release(tgid, pidfd)
-		n.answerError(nt, err)
-		return
-	}
-	call := &Call{Tid: nt.Tid, Pid: tgid, Trap: trap, Fd: fd, Dst: sa.Dest(), Socket: sock, Start: start, ProcessFd: pidfd, Notified: true}
+	call.Dst = sa.Dest()
 	res, step := prepareConnect(n.t.Handler, call, sa.Family)
 	if step != stepNegotiate {
 		n.finish(nt.ID, call, res, step)
 		return
 	}
-	// Negotiate here: in place on the worker the call came to, or through
-	// the poller. In a program of several threads, the tracer thread may
-	// see the caller die meanwhile and cancel it.
+	n.negotiate(nt, call, inPlace, nil)
+}
+
+// onSend decides a sendto, sendmsg or sendmmsg (see planSend).
+func (n *notifier) onSend(nt syscalls.Notification, trap syscalls.Trap, start time.Time, inPlace bool) {
+	a := sysArgs(nt.Args)
+	lay := syscalls.LayoutFor(trap)
+	msgs, ok := readOutMessages(nt.Tid, trap, lay, a)
+	if !syscalls.Valid(n.listener, nt.ID) {
+		return // the thread is gone: what was read may be another's
+	}
+	if !ok {
+		n.answer(nt.ID, Allow()) // nothing with an address, or unreadable: the kernel answers
+		return
+	}
+	call, err := n.callOn(nt, trap, a.fd(), start)
+	if err != nil {
+		n.answerError(nt, err)
+		return
+	}
+	plan := planSend(n.t.Handler, n.tasks, call, lay, a, msgs)
+	switch {
+	case plan.kernel:
+		n.finish(nt.ID, call, Allow(), stepKernel)
+	case plan.fastOpen != nil:
+		n.negotiate(nt, call, inPlace, plan.fastOpen)
+	default:
+		n.finish(nt.ID, call, plan.res, stepDecided)
+	}
+}
+
+// callOn makes the Call of a notified syscall on descriptor fd: the
+// caller's process, a pidfd of it (held until finish) and chainrun's
+// duplicate of the descriptor. An error is what the program should see.
+func (n *notifier) callOn(nt syscalls.Notification, trap syscalls.Trap, fd int, start time.Time) (*Call, error) {
+	tgid, err := n.tasks.tgidOf(nt.Tid)
+	if err != nil {
+		return nil, err // the thread is going away
+	}
+	pidfd, err := n.tasks.acquire(tgid)
+	if err != nil {
+		return nil, err
+	}
+	sock, err := syscalls.GetFd(pidfd, fd)
+	if err != nil {
+		n.tasks.release(tgid, pidfd)
+		return nil, err
+	}
+	return &Call{Tid: nt.Tid, Pid: tgid, Trap: trap, Fd: fd, Socket: sock, Start: start, ProcessFd: pidfd, Notified: true}, nil
+}
+
+// negotiate has the Handler's Connect decide call, in place on this worker
+// or through the poller, and answers; fastOpen, when not nil, is sent once
+// connected (TCP Fast Open) and the syscall returns its length. In a
+// program of several threads, the tracer thread may see the caller die
+// meanwhile and cancel the negotiation.
+func (n *notifier) negotiate(nt syscalls.Notification, call *Call, inPlace bool, fastOpen []byte) {
 	call.Inline = inPlace
 	ctx := n.ctx
 	if n.tasks.threads.Load() > 1 {
@@ -241,7 +292,11 @@ func (n *notifier) handle(nt syscalls.Notification, inPlace bool) {
 			cancel()
 		}()
 	}
-	n.finish(nt.ID, call, n.t.Handler.Connect(ctx, call), stepDecided)
+	res := n.t.Handler.Connect(ctx, call)
+	if fastOpen != nil {
+		res = sendConnected(call.Socket, res, fastOpen)
+	}
+	n.finish(nt.ID, call, res, stepDecided)
 }
 
 // threadGone cancels the negotiation of thread tid, if one runs: the
@@ -255,8 +310,8 @@ func (n *notifier) threadGone(tid int) {
 	}
 }
 
-// finish answers a connect, releases what its call holds, and watches the
-// socket when the result asks for it.
+// finish answers a call, releases what it holds, and watches the socket
+// when the result asks for it.
 func (n *notifier) finish(id uint64, call *Call, res Result, step connectStep) {
 	if step == stepKernel {
 		res = Allow()
