@@ -527,11 +527,11 @@ func (b *bench) netRows(res [nNetCases][]netResult) []row {
 		pinned = "nothing pinned"
 	}
 	rows = append(rows,
-		row{name: fmt.Sprintf("UDP round trip, µs: unconnected sendto(addr) + recvfrom(&addr), 2 stops (udploop N=%d; %s)", o.udpN, pinned),
+		row{name: fmt.Sprintf("UDP round trip, µs: unconnected sendto(addr) + recvfrom(&addr), 2 trapped calls: the send to the seccomp listener, the receive a ptrace stop (udploop N=%d; %s)", o.udpN, pinned),
 			vals: cols(vals(ncUDPSendtoChainrun, value), nil, vals(ncUDPSendtoBare, value)), prec: 1},
 		row{name: "UDP round trip, µs: connected send() + recv(), no address, no stop",
 			vals: cols(vals(ncUDPConnChainrun, value), nil, vals(ncUDPConnBare, value)), prec: 1},
-		row{name: "UDP round trip, µs: connected sendmsg() + recvmsg() without address, 2 stops",
+		row{name: "UDP round trip, µs: connected sendmsg() + recvmsg() without address, 2 trapped calls (listener, ptrace)",
 			vals: cols(vals(ncUDPMsgChainrun, value), nil, vals(ncUDPMsgBare, value)), prec: 1},
 	)
 	if b.netActive(ncUDPMsgChainrunSame) {
@@ -543,11 +543,11 @@ func (b *bench) netRows(res [nNetCases][]netResult) []row {
 			vals: cols(vals(ncUDPMsgChainrunOther, value), nil, vals(ncUDPMsgBare, value)), prec: 1})
 	}
 	rows = append(rows,
-		row{name: "UDP, one stop, µs: (round trip − median bare) ÷ 2, sendto/recvfrom with addresses",
+		row{name: "UDP, one trapped call (mean of the two), µs: (round trip − median bare) ÷ 2, sendto/recvfrom with addresses",
 			vals: cols(over(ncUDPSendtoChainrun, ncUDPSendtoBare, 2), nil, nil), prec: 1},
 		row{name: "UDP, added per round trip with no stop, µs: connected send/recv (round trip − median bare)",
 			vals: cols(over(ncUDPConnChainrun, ncUDPConnBare, 1), nil, nil), prec: 1},
-		row{name: "UDP, one stop, µs: (round trip − median bare) ÷ 2, sendmsg/recvmsg without address",
+		row{name: "UDP, one trapped call (mean of the two), µs: (round trip − median bare) ÷ 2, sendmsg/recvmsg without address",
 			vals: cols(over(ncUDPMsgChainrun, ncUDPMsgBare, 2), nil, nil), prec: 1},
 	)
 	if b.netActive(ncUDPMsgChainrunSame) {
@@ -574,9 +574,9 @@ func (b *bench) netRows(res [nNetCases][]netResult) []row {
 	rows = append(rows,
 		row{name: fmt.Sprintf("TCP stream, MB/s (higher is better): %d MiB up then %d MiB down over loopback (tcpstream), 64 KiB write()/read()", o.streamMiB, o.streamMiB),
 			vals: cols(vals(ncTCPRWChainrun, mbps), nil, vals(ncTCPRWBare, mbps)), prec: 0},
-		row{name: "TCP stream, MB/s (higher is better): the same with 64 KiB sendmsg()/recvmsg() without address, a stop per call",
+		row{name: "TCP stream, MB/s (higher is better): the same with 64 KiB sendmsg()/recvmsg() without address, every call trapped (sends through the listener, receives stop)",
 			vals: cols(vals(ncTCPMsgChainrun, mbps), nil, vals(ncTCPMsgBare, mbps)), prec: 0},
-		row{name: fmt.Sprintf("TCP stream, one stop, µs: (transfer time − median bare sendmsg/recvmsg time) ÷ calls (median %.0f calls per run)", calls),
+		row{name: fmt.Sprintf("TCP stream, one trapped call (mean), µs: (transfer time − median bare sendmsg/recvmsg time) ÷ calls (median %.0f calls per run)", calls),
 			vals: cols(perStop(ncTCPMsgChainrun, ncTCPMsgBare), nil, nil), prec: 1},
 	)
 	return rows
