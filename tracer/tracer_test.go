@@ -544,3 +544,20 @@ func TestConnectNotInterruptedBySignals(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnSeccompListener: a program that loads a seccomp listener of its
+// own gets EBUSY under chainrun's (the kernel allows one per filter chain:
+// README says so and names the way out), and works with PtraceOnly, where
+// chainrun has none.
+func TestOwnSeccompListener(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		code, out := runTraced(t, &recorder{}, progs().Path(t, "own_listener"))
+		want, wantCode := "getppid: 4242", 0
+		if !ptracePath(t) {
+			want, wantCode = "seccomp: EBUSY", 4
+		}
+		if code != wantCode || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %d and %q:\n%s", code, wantCode, want, out)
+		}
+	})
+}

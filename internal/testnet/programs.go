@@ -49,6 +49,7 @@ var programs = map[string]progSpec{
 	"udp_probe":        {kind: kindC, src: "testdata/cprog/udp_probe.c", flags: []string{"-O2", "-Wall"}},
 	"udp_probe32":      {kind: kindC, src: "testdata/cprog/udp_probe.c", flags: []string{"-m32", "-O2", "-Wall"}, multi: true, amd64: true},
 	"exec_thread":      {kind: kindC, src: "testdata/cprog/exec_thread.c", flags: []string{"-O2", "-Wall", "-pthread"}},
+	"own_listener":     {kind: kindC, src: "testdata/cprog/own_listener.c", flags: []string{"-O2", "-Wall", "-pthread"}},
 	"resolve_get":      {kind: kindC, src: "testdata/cprog/resolve_get.c", flags: []string{"-O2", "-Wall"}},
 	"resolve_get_musl": {kind: kindC, src: "testdata/cprog/resolve_get.c", flags: []string{"-static", "-O2", "-Wall"}, cc: "musl-gcc", static: true},
 	"gocgoget":         {kind: kindGo, src: "testdata/goprog/cgoget", flags: []string{"-tags", "netcgo"}, cgo: true},
