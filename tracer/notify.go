@@ -30,7 +30,7 @@ type notifier struct {
 	t        *Tracer
 	tasks    *tasks
 	listener int
-	rules    []syscalls.Rule
+	rules    []syscalls.Rule // the rules that go to the listener, looked up per call
 	// ctx is cancelled when the run ends: negotiations whose callers are
 	// gone stop then.
 	ctx    context.Context
@@ -66,7 +66,7 @@ func newNotifier(t *Tracer, ts *tasks, listener int) (*notifier, error) {
 	// Best effort: without it (Linux < 6.6) the program and chainrun may
 	// wake each other across CPUs, which costs more but works.
 	syscalls.SetSyncWakeUp(listener)
-	return &notifier{t: t, tasks: ts, listener: listener, rules: syscalls.NotifyRules(), stop: stop,
+	return &notifier{t: t, tasks: ts, listener: listener, rules: listenerRules(), stop: stop,
 		calls: map[int]context.CancelFunc{}}, nil
 }
 
@@ -470,4 +470,16 @@ func readListenerNumber(sync int) (int, error) {
 		got += n
 	}
 	return int(int32(binary.LittleEndian.Uint32(b[:]))), nil
+}
+
+// listenerRules are the rules of the filter whose calls come to the
+// listener: a handful, so the lookup of every call scans only them.
+func listenerRules() []syscalls.Rule {
+	var out []syscalls.Rule
+	for _, r := range syscalls.NotifyRules() {
+		if r.Notify {
+			out = append(out, r)
+		}
+	}
+	return out
 }
